@@ -1,0 +1,28 @@
+# Rebuilds the ketamine meta-analysis paper from data/: `snakemake --cores 4`.
+# Rules live in workflow/rules/ by topic; configuration in config/config.yaml.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/analyses.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/tables.smk"
+include: "workflow/rules/registry.smk"
+include: "workflow/rules/manuscript.smk"
+
+
+rule all:
+    input:
+        rules.validate_data.output,
+        expand(f"{RESULTS}/analyses/{{analysis}}.json", analysis=ANALYSES),
+        FIGURES,
+        TABLES,
+        f"{RESULTS}/numbers.json",
+        MANUSCRIPT_OUTPUTS,
+    default_target: True

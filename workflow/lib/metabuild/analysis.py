@@ -1,0 +1,369 @@
+"""Run one configured analysis on the extraction data.
+
+An analysis specification (an entry of ``config/config.yaml``'s ``analyses``) names the
+outcome, time point, measure, method, a study filter (``where``) and optionally a
+``moderator``. :func:`run_analysis` turns it into a JSON-ready result dict holding the
+per-study effects, the pooled estimate(s), the meta-regression, the numbers it contributes
+to the registry, and the data rows it used (for provenance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metabuild.stats import effects, pooling
+
+# Comparison operators a derived attribute may use (config never executes code: these
+# names are looked up here, never evaluated).
+_OPERATORS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "in": lambda series, values: series.isin(values),
+}
+
+ARMS = ("ketamine", "control")
+
+#: columns of the study table that feed each computed column
+COMPUTED_COLUMN_INPUTS = {
+    "cumulative_dose_mg": ["rate_unit", "rate_mean", "hours_total", "days", "rate_cap_mg_per_h"],
+}
+
+
+def study_table(studies: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """The study table with computed columns (cumulative dose) and derived attributes.
+
+    Derived attributes (``config["derived_attributes"]``) compare one column with a value
+    and map True/False to the configured level names. A study whose column is missing
+    gets no level (NaN) and therefore enters no subgroup of that attribute.
+    """
+    from metabuild.stats.dose import cumulative_dose_mg
+
+    table = studies.copy()
+    weight = float(config["protocol"]["reference_weight_kg"]["value"])
+    table["cumulative_dose_mg"] = [
+        cumulative_dose_mg(
+            rate=row.rate_mean,
+            rate_unit=row.rate_unit,
+            hours_total=row.hours_total,
+            days=row.days,
+            weight_kg=weight,
+            cap_mg_per_h=None if pd.isna(row.rate_cap_mg_per_h) else row.rate_cap_mg_per_h,
+        )
+        for row in table.itertuples()
+    ]
+    for name, rule in config.get("derived_attributes", {}).items():
+        column = table[rule["column"]]
+        result = _OPERATORS[rule["op"]](column, rule["value"])
+        when_true, when_false = rule["levels"]
+        table[name] = [
+            None if pd.isna(c) else (when_true if r else when_false)
+            for c, r in zip(column, result, strict=True)
+        ]
+    return table
+
+
+def attribute_columns(name: str, config: Mapping[str, Any]) -> list[str]:
+    """Raw study-table columns that an attribute (raw, computed or derived) depends on."""
+    derived = config.get("derived_attributes", {})
+    if name in derived:
+        return attribute_columns(derived[name]["column"], config)
+    if name in COMPUTED_COLUMN_INPUTS:
+        return list(COMPUTED_COLUMN_INPUTS[name])
+    return [name]
+
+
+def _filter_studies(table: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
+    mask = pd.Series(True, index=table.index)
+    for column, wanted in (where or {}).items():
+        values = wanted if isinstance(wanted, list) else [wanted]
+        mask &= table[column].isin(values)
+    return table[mask]
+
+
+def _outcome_rows(data: Any, spec: Mapping[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The data file and its rows holding the analysis' outcome."""
+    if spec["outcome"] == "pain":
+        rows = data.pain_scores
+        timepoint = spec.get("timepoint", "primary")
+        if timepoint == "primary":
+            rows = rows[rows["primary"].astype(bool)]
+        else:
+            rows = rows[rows["window_weeks"] == int(timepoint)]
+        return "pain_scores.csv", rows
+    rows = data.binary_outcomes
+    return "binary_outcomes.csv", rows[rows["outcome"] == spec["outcome"]]
+
+
+def _wide(rows: pd.DataFrame, value_columns: list[str]) -> pd.DataFrame:
+    """One row per study with ``<column>_<arm>`` columns (studies lacking an arm dropped)."""
+    parts = []
+    for arm in ARMS:
+        part = rows[rows["arm"] == arm].set_index("study_id")[value_columns + ["_row"]]
+        parts.append(part.add_suffix(f"_{arm}"))
+    return pd.concat(parts, axis=1, join="inner")
+
+
+def _study_effects(wide: pd.DataFrame, measure: str) -> effects.EffectSizes:
+    if measure == "MD":
+        return effects.mean_difference(
+            wide["mean_ketamine"], wide["sd_ketamine"], wide["n_ketamine"],
+            wide["mean_control"], wide["sd_control"], wide["n_control"],
+        )
+    if measure == "RR":
+        return effects.log_risk_ratio(
+            wide["events_ketamine"], wide["n_ketamine"], wide["events_control"], wide["n_control"]
+        )
+    raise ValueError(f"unknown measure {measure!r}")
+
+
+def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[dict, list[dict]]:
+    """Pool one set of studies; returns (pooled dict, per-study dicts)."""
+    es = _study_effects(wide, measure)
+    kept = wide[es.kept]
+    yi, vi = es.yi[es.kept], es.vi[es.kept]
+    q = None
+    if measure == "RR" and spec.get("rr_heterogeneity", "mh") == "mh" and len(kept) > 1:
+        a, n1, c, n2, _ = effects.zero_cell_corrected(
+            kept["events_ketamine"], kept["n_ketamine"], kept["events_control"], kept["n_control"]
+        )
+        q = pooling.cochran_q(yi, vi, centre=pooling.mantel_haenszel_log_rr(a, n1, c, n2))
+    result = pooling.dersimonian_laird(yi, vi, q=q).to_dict()
+    studies = []
+    weights = dict(zip(kept.index, result["weights"], strict=True))
+    z = 1.959963984540054
+    for (study_id, row), y, v, keep in zip(wide.iterrows(), es.yi, es.vi, es.kept, strict=True):
+        entry: dict[str, Any] = {"study_id": study_id}
+        for col in row.index:
+            if not col.startswith("_row"):
+                entry[col] = _plain(row[col])
+        if keep:
+            lo, hi = y - z * math.sqrt(v), y + z * math.sqrt(v)
+            entry.update(yi=float(y), vi=float(v), weight=weights[study_id])
+            if measure == "RR":
+                entry.update(estimate=math.exp(y), ci_lower=math.exp(lo), ci_upper=math.exp(hi))
+            else:
+                entry.update(estimate=float(y), ci_lower=lo, ci_upper=hi)
+        else:
+            entry.update(yi=None, vi=None, weight=0.0, estimate=None, ci_lower=None, ci_upper=None,
+                         note="no events in either arm: not estimable, dropped")
+        studies.append(entry)
+    if measure == "RR":
+        result = dict(result)
+        for key in ("estimate", "ci_lower", "ci_upper"):
+            result[f"log_{key}"] = result[key]
+            result[key] = math.exp(result[key])
+        result["log_se"] = result.pop("se")
+    result.pop("weights")
+    result["n_ketamine"] = int(wide["n_ketamine"].sum())
+    result["n_control"] = int(wide["n_control"].sum())
+    if measure == "RR":
+        result["events_ketamine"] = int(wide["events_ketamine"].sum())
+        result["events_control"] = int(wide["events_control"].sum())
+        result["percent_ketamine"] = 100 * result["events_ketamine"] / result["n_ketamine"]
+        result["percent_control"] = 100 * result["events_control"] / result["n_control"]
+    return result, studies
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def analysis_rows(
+    name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any]
+) -> tuple[pd.DataFrame, str, pd.DataFrame, list[str]]:
+    """(study table rows, outcome file, outcome rows, study columns used) of one analysis."""
+    table = study_table(data.studies, config)
+    table = _filter_studies(table, spec.get("where", {}))
+    outcome_file, rows = _outcome_rows(data, spec)
+    rows = rows[rows["study_id"].isin(table["study_id"])]
+    used_columns = ["study_id", "label"]
+    for column in list(spec.get("where", {})) + ([spec["moderator"]] if spec.get("moderator") else []):
+        used_columns += attribute_columns(column, config)
+    return table, outcome_file, rows, used_columns
+
+
+def dependency_digest(name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any]) -> str:
+    """SHA-256 of exactly the data cells an analysis reads.
+
+    The workflow passes it as a Snakemake ``param``: a job reruns when (and only when) a
+    cell it depends on changes, not whenever its (shared) data file is touched.
+    """
+    table, outcome_file, rows, used_columns = analysis_rows(name, spec, data, config)
+    payload = {
+        "studies": table[used_columns].astype(str).values.tolist(),
+        "rows": rows.drop(columns=["_row"]).astype(str).values.tolist(),
+        "spec": dict(spec),
+        "derived": {c: config.get("derived_attributes", {}).get(c) for c in used_columns},
+    }
+    if "cumulative_dose_mg" in sum((attribute_columns(c, config) for c in used_columns), []) or any(
+        c in COMPUTED_COLUMN_INPUTS["cumulative_dose_mg"] for c in used_columns
+    ):
+        payload["weight"] = config["protocol"]["reference_weight_kg"]["value"]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_analysis(name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any]) -> dict:
+    """Run analysis ``name`` and return its JSON-ready result."""
+    table, outcome_file, rows, used_columns = analysis_rows(name, spec, data, config)
+    measure = spec["measure"]
+    value_columns = ["n", "mean", "sd"] if measure == "MD" else ["n", "events"]
+    wide = _wide(rows, value_columns)
+    wide.columns = [c.replace("n_", "n_", 1) for c in wide.columns]
+    labels = table.set_index("study_id")["label"]
+    wide.insert(0, "label", labels.reindex(wide.index))
+    if wide.empty:
+        raise ValueError(f"analysis {name!r}: no study has data for outcome {spec['outcome']!r}")
+    pooled, studies = _pool(wide, measure, spec)
+    result: dict[str, Any] = {
+        "analysis": name,
+        "title": spec.get("title", name),
+        "outcome": spec["outcome"],
+        "timepoint": spec.get("timepoint"),
+        "measure": measure,
+        "method": spec.get("method", "DL"),
+        "studies": studies,
+        "pooled": pooled,
+        "data_rows": {
+            outcome_file: sorted(int(r) for r in rows["_row"]),
+            "studies.csv": sorted(int(r) for r in table.loc[table["study_id"].isin(wide.index), "_row"]),
+        },
+        "study_ids": list(wide.index),
+    }
+    moderator = spec.get("moderator")
+    if moderator:
+        result.update(_subgroups(wide, table, moderator, measure, spec, config))
+    if spec.get("leave_one_out"):
+        result["leave_one_out"] = _leave_one_out(wide, measure, spec)
+    if spec.get("bias_tests"):
+        result["bias_tests"] = _bias_tests(studies)
+    if spec.get("proportions"):
+        result["proportions"] = _proportions(wide)
+    result["numbers"] = analysis_numbers(result)
+    return result
+
+
+def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
+    from metabuild.stats.metareg import meta_regression
+
+    level_of = table.set_index("study_id")[moderator].reindex(wide.index)
+    rule = config["derived_attributes"][moderator]
+    level_order = list(rule["levels"])
+    labels = config.get("level_labels", {})
+    subgroups = []
+    for level in level_order:
+        members = wide[level_of == level]
+        if members.empty:
+            continue
+        pooled, studies = _pool(members, measure, spec)
+        subgroups.append({"level": level, "label": labels.get(level, level), "pooled": pooled,
+                          "studies": studies})
+    es = _study_effects(wide, measure)
+    known = es.kept & level_of.notna().to_numpy()
+    x = (level_of[known] == level_order[0]).astype(float).to_numpy()
+    metareg: dict[str, Any] = {"moderator": moderator, "reference": level_order[1]}
+    if len(np.unique(x)) == 2:
+        fit = meta_regression(es.yi[known], es.vi[known], x)
+        metareg.update(_plain_dict(fit))
+        metareg["p"] = _plain(fit.moderator_p)
+    else:
+        metareg.update(p=None, note="moderator has a single level among studies with data")
+    return {"subgroups": subgroups, "metareg": metareg}
+
+
+def _plain_dict(obj: Any) -> dict:
+    raw = obj.to_dict() if hasattr(obj, "to_dict") else dict(vars(obj))
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[k] = _plain(v) if not isinstance(v, list) else [_plain(x) for x in v]
+    return out
+
+
+def _leave_one_out(wide, measure, spec) -> list[dict]:
+    rows = []
+    for study_id in wide.index:
+        pooled, _ = _pool(wide.drop(index=study_id), measure, spec)
+        rows.append({"omitted": study_id, "omitted_label": wide.loc[study_id, "label"], **pooled})
+    return rows
+
+
+def _bias_tests(studies: list[dict]) -> dict:
+    from metabuild.stats import bias
+
+    yi = np.array([s["yi"] for s in studies if s["yi"] is not None])
+    vi = np.array([s["vi"] for s in studies if s["yi"] is not None])
+    return {"begg": _plain_dict(bias.begg_test(yi, vi)), "egger": _plain_dict(bias.egger_test(yi, vi))}
+
+
+def _proportions(wide) -> dict:
+    from metabuild.stats import proportions
+
+    out = {}
+    for arm in ARMS:
+        fit = proportions.pooled_proportion(wide[f"events_{arm}"].to_numpy(), wide[f"n_{arm}"].to_numpy())
+        out[arm] = _plain_dict(fit)
+    return out
+
+
+#: statistics of a pooled result that become registry numbers, with their kind
+POOLED_STATS = {
+    "estimate": "estimate", "ci_lower": "estimate", "ci_upper": "estimate", "se": "se",
+    "z": "statistic", "p": "p", "q": "statistic", "df": "count", "q_p": "p", "tau2": "tau2",
+    "i2": "i2", "k": "count", "n_ketamine": "count", "n_control": "count",
+    "events_ketamine": "count", "events_control": "count",
+    "percent_ketamine": "percent", "percent_control": "percent",
+}
+
+
+def analysis_numbers(result: Mapping[str, Any]) -> dict[str, dict]:
+    """The registry numbers an analysis contributes: key -> {value, kind, measure}."""
+    name, measure = result["analysis"], result["measure"]
+    numbers: dict[str, dict] = {}
+
+    def add(prefix: str, pooled: Mapping[str, Any]) -> None:
+        for stat, kind in POOLED_STATS.items():
+            if stat in pooled and pooled[stat] is not None:
+                k = "ratio" if (measure == "RR" and kind == "estimate") else kind
+                numbers[f"{prefix}.{stat}"] = {"value": pooled[stat], "kind": k}
+
+    add(name, result["pooled"])
+    for sub in result.get("subgroups", []):
+        add(f"{name}.{sub['level']}", sub["pooled"])
+    if result.get("metareg", {}).get("p") is not None:
+        numbers[f"{name}.metareg.p"] = {"value": result["metareg"]["p"], "kind": "p"}
+    for test in ("begg", "egger"):
+        p = result.get("bias_tests", {}).get(test, {}).get("p_cc" if test == "begg" else "p")
+        if p is not None:
+            numbers[f"bias.{test}.p"] = {"value": p, "kind": "p"}
+    for arm, fit in result.get("proportions", {}).items():
+        for stat in ("proportion", "ci_lower", "ci_upper"):
+            if fit.get(stat) is not None:
+                numbers[f"{name}.proportion_{arm}.{stat}"] = {"value": 100 * fit[stat], "kind": "percent"}
+    if "leave_one_out" in result:
+        loo = result["leave_one_out"]
+        ests = [r["estimate"] for r in loo]
+        numbers[f"{name}.loo.min"] = {"value": min(ests), "kind": "estimate"}
+        numbers[f"{name}.loo.max"] = {"value": max(ests), "kind": "estimate"}
+        numbers[f"{name}.loo.max_p"] = {"value": max(r["p"] for r in loo), "kind": "p"}
+    for entry in numbers.values():
+        entry["measure"] = measure
+    return numbers

@@ -1,0 +1,163 @@
+"""Descriptive numbers of the paper (study counts, flow, regimens, risk of bias, sample
+size, protocol constants). Each topic function takes the dataset and its settings and
+returns ``(numbers, data_rows)``: registry numbers ``key -> {value, kind}`` and the data
+rows they were computed from (``file -> [row, ...]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+Numbers = dict[str, dict[str, Any]]
+Rows = dict[str, list[int]]
+
+
+def _num(value: Any, kind: str, decimals: int | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"value": value.item() if hasattr(value, "item") else value, "kind": kind}
+    if decimals is not None:
+        entry["decimals"] = decimals
+    return entry
+
+
+def _rows(frame: pd.DataFrame) -> list[int]:
+    return sorted(int(r) for r in frame["_row"])
+
+
+def studies(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    s = data.studies
+    size = s["n_ketamine"] + s["n_control"]
+    pain = data.pain_scores
+    with_primary = pain[pain["primary"].astype(bool)]["study_id"].unique()
+    numbers = {
+        "studies.count": _num(len(s), "count"),
+        "studies.participants": _num(int(size.sum()), "count"),
+        "studies.n_ketamine": _num(int(s["n_ketamine"].sum()), "count"),
+        "studies.n_control": _num(int(s["n_control"].sum()), "count"),
+        "studies.median_size": _num(float(size.median()), "median", 0 if size.median() % 1 == 0 else 1),
+        "studies.min_size": _num(int(size.min()), "count"),
+        "studies.max_size": _num(int(size.max()), "count"),
+        "studies.count_neuropathic": _num(int((s["pain_type"] == "neuropathic").sum()), "count"),
+        "studies.count_mixed": _num(int((s["pain_type"] == "mixed").sum()), "count"),
+        "studies.count_nonneuropathic": _num(int(s["pain_type"].isin(["nociplastic", "nociceptive"]).sum()), "count"),
+        "studies.count_nociplastic": _num(int((s["pain_type"] == "nociplastic").sum()), "count"),
+        "studies.count_nociceptive": _num(int((s["pain_type"] == "nociceptive").sum()), "count"),
+        "studies.count_crps": _num(int(s["crps"].astype(bool).sum()), "count"),
+        "studies.count_inpatient": _num(int((s["setting"] == "inpatient").sum()), "count"),
+        "studies.count_outpatient": _num(int((s["setting"] == "outpatient").sum()), "count"),
+        "studies.count_crossover": _num(int((s["design"] == "crossover").sum()), "count"),
+        "studies.count_primary_outcome": _num(len(with_primary), "count"),
+    }
+    if "age_years" in s and s["age_years"].notna().any():
+        age = s["age_years"].dropna()
+        numbers |= {
+            "studies.age_median": _num(float(age.median()), "median", 0 if float(age.median()).is_integer() else 1),
+            "studies.age_min": _num(float(age.min()), "median", 1),
+            "studies.age_max": _num(float(age.max()), "median", 0 if float(age.max()).is_integer() else 1),
+        }
+    return numbers, {"studies.csv": _rows(s), "pain_scores.csv": _rows(pain[pain["primary"].astype(bool)])}
+
+
+def flow(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    """PRISMA counts: the stages reviewers report, and those that follow from them."""
+    counts = dict(zip(data.study_flow["stage"], data.study_flow["count"], strict=True))
+    derived = {
+        "duplicates_removed": counts["records_identified"] - counts["records_screened"],
+        "fulltext_assessed": counts["records_screened"] - counts["excluded_screening"],
+    }
+    derived["included"] = derived["fulltext_assessed"] - counts["fulltext_excluded"]
+    numbers = {f"flow.{k}": _num(int(v), "count") for k, v in {**counts, **derived}.items()}
+    numbers["flow.included_in_data"] = _num(len(data.studies), "count")
+    return numbers, {"study_flow.csv": _rows(data.study_flow), "studies.csv": _rows(data.studies)}
+
+
+def regimen(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    from metabuild.stats.dose import cumulative_dose_mg
+
+    s = data.studies
+    hours_per_day = s["hours_total"] / s["days"]
+    dose = pd.Series([
+        cumulative_dose_mg(rate=r.rate_mean, rate_unit=r.rate_unit, hours_total=r.hours_total, days=r.days,
+                           weight_kg=settings["reference_weight_kg"],
+                           cap_mg_per_h=None if pd.isna(r.rate_cap_mg_per_h) else r.rate_cap_mg_per_h)
+        for r in s.itertuples()
+    ])
+    numbers = {
+        "regimen.hours_median": _num(float(s["hours_total"].median()), "median", 1),
+        "regimen.hours_min": _num(float(s["hours_total"].min()), "median", 1),
+        "regimen.hours_max": _num(float(s["hours_total"].max()), "median", 0),
+        "regimen.hours_per_day_median": _num(float(hours_per_day.median()), "median", 1),
+        "regimen.days_median": _num(float(s["days"].median()), "median", 0),
+        "regimen.days_min": _num(float(s["days"].min()), "median", 0),
+        "regimen.days_max": _num(float(s["days"].max()), "median", 0),
+        "regimen.rate_max_median": _num(float(s["rate_max"].median()), "mg_per_kg"),
+        "regimen.rate_max_min": _num(float(s["rate_max"].min()), "mg_per_kg"),
+        "regimen.rate_max_max": _num(float(s["rate_max"].max()), "mg_per_kg"),
+        "regimen.dose_median_mg": _num(float(dose.median()), "dose"),
+        "regimen.dose_min_mg": _num(float(dose.min()), "dose"),
+        "regimen.dose_max_mg": _num(float(dose.max()), "dose"),
+        "regimen.count_high_dose": _num(int((dose >= settings["high_dose_threshold_mg"]).sum()), "count"),
+        "regimen.count_low_dose": _num(int((dose < settings["high_dose_threshold_mg"]).sum()), "count"),
+    }
+    for sid, d in zip(s["study_id"], dose, strict=True):
+        numbers[f"regimen.{sid}.dose_mg"] = _num(float(d), "dose")
+    return numbers, {"studies.csv": _rows(s)}
+
+
+def derive_overall(judgements: Mapping[str, str], key_domains: list[str]) -> str:
+    """Overall risk of bias from the key domains (Methods): high if any is high, else
+    unclear if any is unclear, else low."""
+    levels = [judgements.get(d, "unclear") for d in key_domains]
+    if "high" in levels:
+        return "high"
+    if "unclear" in levels:
+        return "unclear"
+    return "low"
+
+
+def risk_of_bias(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    rob = data.risk_of_bias
+    derived = {}
+    for study_id, group in rob.groupby("study_id"):
+        derived[study_id] = derive_overall(dict(zip(group["domain"], group["judgement"], strict=True)),
+                                           settings["key_domains"])
+    levels = pd.Series(derived)
+    numbers = {f"risk_of_bias.count_{lvl}": _num(int((levels == lvl).sum()), "count")
+               for lvl in ("high", "unclear", "low")}
+    published = rob[rob["domain"] == "overall"].set_index("study_id")["judgement"]
+    disagreements = [sid for sid in derived if sid in published and published[sid] != derived[sid]]
+    numbers["risk_of_bias.count_overall_disagreements"] = _num(len(disagreements), "count")
+    return numbers, {"risk_of_bias.csv": _rows(rob)}
+
+
+def sample_size(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    from metabuild.stats.power import sample_size_two_means
+
+    numbers = {
+        "sample_size.sd": _num(settings["sd"], "estimate", 1),
+        "sample_size.alpha_percent": _num(100 * settings["alpha"], "count"),
+        "sample_size.power_percent": _num(100 * settings["power"], "count"),
+        "sample_size.type2_percent": _num(100 * (1 - settings["power"]), "count"),
+    }
+    for name, difference in settings["differences"].items():
+        n = sample_size_two_means(difference=difference, sd=settings["sd"], alpha=settings["alpha"],
+                                  power=settings["power"]).n_per_group
+        numbers[f"sample_size.diff_{name}"] = _num(difference, "estimate", 1 if difference % 1 else 0)
+        numbers[f"sample_size.n_{name}"] = _num(int(n), "count")
+    return numbers, {}
+
+
+def protocol(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    return {f"protocol.{k}": _num(v, "constant") for k, v in settings.items()}, {}
+
+
+TOPICS: dict[str, Callable[[Any, Mapping[str, Any]], tuple[Numbers, Rows]]] = {
+    "studies": studies,
+    "flow": flow,
+    "regimen": regimen,
+    "risk_of_bias": risk_of_bias,
+    "sample_size": sample_size,
+    "protocol": protocol,
+}

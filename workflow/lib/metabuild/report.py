@@ -1,0 +1,220 @@
+"""The reproduction report: every published value beside the reproduced one.
+
+For each number the paper printed (``data/published_values.csv``): the reproduced value,
+the difference, whether it matches within the printed rounding, and for every mismatch the
+reason, in this order of precedence:
+
+1. ``inconsistent in paper``: a statcheck-style check of the *published* numbers flags it
+   (a P that does not follow from its CI, a CI not symmetric on its scale, a percentage not
+   following from its counts, the same quantity printed with two values);
+2. ``reconstructed inputs``: the data rows behind the number were reconstructed (their
+   ``source`` says so), so the study-level inputs are not the authors' own;
+3. ``unexplained``.
+
+It also runs the consistency gate over the project's own numbers (CI/P/I2 agree, flow
+counts add up); each failure is reported by key.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from metabuild.stats import consistency
+
+STATUS_ORDER = ["match", "inconsistent in paper", "reconstructed inputs", "unexplained", "not reproduced"]
+
+
+@dataclass
+class Report:
+    data: dict
+    markdown: str
+    html: str
+
+
+def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """Consistency findings on the published numbers, per (key, location)."""
+    by_location: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in published.itertuples():
+        by_location[row.location][row.key] = row.printed
+    findings: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for location, printed in by_location.items():
+        prefixes = {k.rsplit(".", 1)[0] for k in printed}
+        for prefix in prefixes:
+            est, lo, hi = (printed.get(f"{prefix}.{s}") for s in ("estimate", "ci_lower", "ci_upper"))
+            if est and lo and hi:
+                ratio = not est.strip().replace("\u2212", "-").startswith("-") and float(
+                    est.replace("\u2212", "-")) > 0 and float(lo.replace("\u2212", "-")) > 0
+                try:
+                    for f in consistency.check_reported_estimate(est, lo, hi, printed.get(f"{prefix}.p"), ratio=ratio):
+                        target = f"{prefix}.p" if f.kind == "p_value" else f"{prefix}.estimate"
+                        findings[(target, location)].append(f.message)
+                        if f.kind == "ci_asymmetry":
+                            for s in ("ci_lower", "ci_upper"):
+                                findings[(f"{prefix}.{s}", location)].append(f.message)
+                except ValueError:
+                    pass
+            for arm in ("ketamine", "control"):
+                pct, events, n = (printed.get(f"{prefix}.{s}_{arm}") for s in ("percent", "events", "n"))
+                if pct and events and n:
+                    f = consistency.check_percentage(int(float(events)), int(float(n)), pct)
+                    if f:
+                        findings[(f"{prefix}.percent_{arm}", location)].append(f.message)
+    # the same quantity printed with different values in different places
+    for key, group in published.groupby("key"):
+        values = set(group["printed"].str.strip())
+        if len(values) > 1:
+            for row in group.itertuples():
+                others = ", ".join(f"{r.printed} ({r.location})" for r in group.itertuples() if r.location != row.location)
+                findings[(key, row.location)].append(f"the paper prints this quantity differently elsewhere: {others}")
+    return findings
+
+
+def _reconstructed_rows(data_dir: Path) -> dict[str, set[int]]:
+    rows: dict[str, set[int]] = {}
+    for path in data_dir.glob("*.csv"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "source" in frame:
+            rows[path.name] = {i + 2 for i, s in enumerate(frame["source"]) if "reconstructed" in s.lower()}
+    return rows
+
+
+def _uses_reconstructed(entry: Mapping[str, Any], reconstructed: Mapping[str, set[int]]) -> bool:
+    for file, rows in entry.get("provenance", {}).get("data_rows", {}).items():
+        if reconstructed.get(file, set()) & set(rows):
+            return True
+    return False
+
+
+def self_consistency(registry: Mapping[str, Any]) -> list[dict]:
+    """The consistency gate over the project's own printed numbers."""
+    numbers = registry["numbers"]
+    failures = []
+    prefixes = {k.rsplit(".", 1)[0] for k in numbers if k.endswith(".estimate")}
+    for prefix in sorted(prefixes):
+        get = {s: numbers.get(f"{prefix}.{s}") for s in ("estimate", "ci_lower", "ci_upper", "p", "q", "df", "i2")}
+        if all(get[s] for s in ("estimate", "ci_lower", "ci_upper")):
+            ratio = get["estimate"]["kind"] == "ratio"
+            texts = [get[s]["text"].replace("\u2212", "-") for s in ("estimate", "ci_lower", "ci_upper")]
+            p_text = get["p"]["text"] if get["p"] else None
+            try:
+                for f in consistency.check_reported_estimate(*texts, p_text, ratio=ratio):
+                    failures.append({"key": f"{prefix}.{'p' if f.kind == 'p_value' else 'estimate'}",
+                                     "check": f.kind, "message": f.message})
+            except ValueError:
+                pass
+        if get["q"] and get["df"] and get["i2"] and get["df"]["value"]:
+            f = consistency.check_i2(get["q"]["text"], int(get["df"]["value"]), get["i2"]["text"])
+            if f:
+                failures.append({"key": f"{prefix}.i2", "check": "i2", "message": f.message})
+    flow = {k.removeprefix("flow."): v["value"] for k, v in numbers.items() if k.startswith("flow.")}
+    if flow:
+        checks = [
+            ("flow.duplicates_removed", flow.get("records_identified", 0) - flow.get("records_screened", 0),
+             flow.get("duplicates_removed")),
+            ("flow.included", flow.get("included_in_data"), flow.get("included")),
+        ]
+        for key, expected, actual in checks:
+            if expected is not None and actual is not None and expected != actual:
+                failures.append({"key": key, "check": "flow",
+                                 "message": f"{key} is {actual} but the counts give {expected}"})
+    return failures
+
+
+def reproduction_report(registry: Mapping[str, Any], published: pd.DataFrame,
+                        data_dir: str | Path = "data") -> Report:
+    numbers = registry["numbers"]
+    findings = _group_findings(published)
+    reconstructed = _reconstructed_rows(Path(data_dir))
+    rows = []
+    for row in published.itertuples():
+        entry = numbers.get(row.key)
+        record = {"key": row.key, "location": row.location, "printed": row.printed,
+                  "kind": getattr(row, "kind", ""), "note": getattr(row, "note", "")}
+        flags = findings.get((row.key, row.location), [])
+        if entry is None:
+            record.update(reproduced=None, text=None, difference=None, status="not reproduced",
+                          reason="; ".join(flags) or "the pipeline computes no such number")
+        else:
+            comparison = next((c for c in entry.get("published", []) if c["location"] == row.location), None)
+            matches = comparison["matches"] if comparison else None
+            record.update(reproduced=entry["value"], text=entry["text"],
+                          difference=comparison["difference"] if comparison else None)
+            if matches:
+                status, reason = "match", ""
+            elif flags:
+                status, reason = "inconsistent in paper", "; ".join(flags)
+            elif _uses_reconstructed(entry, reconstructed):
+                status, reason = "reconstructed inputs", "computed from reconstructed study-level data"
+            else:
+                status, reason = "unexplained", "no check explains the difference"
+            record.update(status=status, reason=reason)
+        rows.append(record)
+    gate = self_consistency(registry)
+    summary = {s: sum(r["status"] == s for r in rows) for s in STATUS_ORDER}
+    summary["published_values"] = len(rows)
+    summary["gate_failures"] = len(gate)
+    data = {"summary": summary, "rows": rows, "gate": gate}
+    return Report(data=data, markdown=_markdown(data), html=_html(data))
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}".replace("-", "\u2212")
+    return str(value)
+
+
+def _markdown(data: Mapping[str, Any]) -> str:
+    s = data["summary"]
+    lines = [
+        "Each number the published paper prints, beside the value this build reproduces. "
+        "A value matches when it rounds to the printed text.",
+        "",
+        "| Published values | Match | Inconsistent in paper | Reconstructed inputs | Unexplained | Not reproduced |",
+        "|--:|--:|--:|--:|--:|--:|",
+        f"| {s['published_values']} | {s['match']} | {s['inconsistent in paper']} | {s['reconstructed inputs']} "
+        f"| {s['unexplained']} | {s['not reproduced']} |",
+        "",
+        "| Key | Where printed | Printed | Reproduced | Difference | Status | Reason |",
+        "|:--|:--|--:|--:|--:|:--|:--|",
+    ]
+    for r in data["rows"]:
+        cells = [f"`{r['key']}`", r["location"], r["printed"], r["text"] or "", _fmt(r["difference"]),
+                 r["status"], r["reason"]]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    lines += ["", f"Consistency gate over this build's own numbers: {s['gate_failures']} failure(s)."]
+    for g in data["gate"]:
+        lines.append(f"- `{g['key']}` ({g['check']}): {g['message']}")
+    return "\n".join(lines) + "\n"
+
+
+def _html(data: Mapping[str, Any]) -> str:
+    s = data["summary"]
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["Key", "Where printed", "Printed", "Reproduced",
+                                                         "Difference", "Status", "Reason"])
+    body = "".join(
+        f"<tr class=\"{r['status'].replace(' ', '-')}\"><td><code>{html.escape(r['key'])}</code></td>"
+        f"<td>{html.escape(str(r['location']))}</td><td>{html.escape(r['printed'])}</td>"
+        f"<td>{html.escape(r['text'] or '')}</td><td>{html.escape(_fmt(r['difference']))}</td>"
+        f"<td>{html.escape(r['status'])}</td><td>{html.escape(r['reason'])}</td></tr>"
+        for r in data["rows"]
+    )
+    counts = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in s.items())
+    gate = "".join(f"<li><code>{html.escape(g['key'])}</code>: {html.escape(g['message'])}</li>" for g in data["gate"])
+    return (
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Reproduction report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}.match{background:#eef8ee}"
+        ".unexplained{background:#fbeaea}.inconsistent-in-paper{background:#fff6dd}</style></head><body>"
+        f"<h1>Reproduction report</h1><ul>{counts}</ul><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table><h2>Consistency gate</h2><ul>{gate}</ul></body></html>\n"
+    )

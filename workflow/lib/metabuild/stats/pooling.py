@@ -1,0 +1,208 @@
+"""Random-effects pooling by the DerSimonian-Laird method, as Stata's ``metan, random``.
+
+Written by hand rather than taken from ``statsmodels.stats.meta_analysis.combine_effects``
+because that function (statsmodels 0.14 and 0.15) does not floor the DL tau^2 at zero: when
+Q < df it returns a negative tau^2 and random-effects weights that can be negative
+(``tests/test_stats_unit.py::test_statsmodels_combine_effects_negative_tau2`` shows it), and
+because Stata's ``metan, rr random`` computes Q around the Mantel-Haenszel estimate, which
+statsmodels has no option for (see :func:`rr_random_effects`).
+``tests/test_stats_metafor.py`` checks every output against metafor's ``rma(method="DL")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class PooledEstimate:
+    """Result of a random-effects meta-analysis (on the analysis scale, e.g. log RR)."""
+
+    estimate: float
+    se: float
+    ci_lower: float
+    ci_upper: float
+    z: float
+    p: float
+    q: float
+    df: int
+    q_p: float
+    tau2: float
+    i2: float  # percent, 0-100
+    k: int
+    weights: tuple[float, ...]  # percent, summing to 100, in input order
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def cochran_q(yi: ArrayLike, vi: ArrayLike, centre: float | None = None) -> float:
+    """Cochran's heterogeneity statistic ``Q = sum w_i (y_i - centre)^2`` with ``w_i = 1/v_i``.
+
+    ``centre`` defaults to the inverse-variance fixed-effect estimate
+    ``sum w_i y_i / sum w_i`` (Cochran 1954, Biometrics 10:101-129); Stata's ``metan`` passes
+    the Mantel-Haenszel estimate for ratio measures pooled with ``random``.
+    """
+    y, w = np.asarray(yi, float), 1 / np.asarray(vi, float)
+    if centre is None:
+        centre = float(np.sum(w * y) / np.sum(w))
+    return float(np.sum(w * (y - centre) ** 2))
+
+
+def dersimonian_laird(
+    yi: ArrayLike, vi: ArrayLike, q: float | None = None, level: float = 0.95
+) -> PooledEstimate:
+    """DerSimonian-Laird random-effects meta-analysis.
+
+    With fixed-effect weights ``w_i = 1/v_i`` and ``k`` studies::
+
+        tau^2 = max(0, (Q - (k - 1)) / (sum w_i - sum w_i^2 / sum w_i))
+        w*_i  = 1 / (v_i + tau^2)
+        mu    = sum w*_i y_i / sum w*_i,      SE(mu) = 1 / sqrt(sum w*_i)
+        CI    = mu -/+ z_{1-alpha/2} SE,      z = mu / SE,  P = 2 (1 - Phi(|z|))
+        I^2   = max(0, (Q - (k - 1)) / Q) * 100   (Higgins & Thompson 2002)
+
+    DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials
+    1986;7:177-188. Same as metafor's ``rma(yi, vi, method="DL")`` (z-test) and Stata's
+    ``metan ..., random``. ``q`` overrides the inverse-variance Q (pass the Q around the
+    Mantel-Haenszel estimate to mimic ``metan ..., rr random``). Weights are percentages of
+    ``sum w*_i``, as printed in forest plots. With ``k = 1`` the study itself is returned
+    (tau^2 = 0, Q = 0, df = 0, I^2 = 0, Q's P undefined: NaN).
+    """
+    y, v = np.asarray(yi, float), np.asarray(vi, float)
+    if y.ndim != 1 or y.shape != v.shape or y.size == 0:
+        raise ValueError("yi and vi must be non-empty vectors of the same length")
+    if np.any(~np.isfinite(y)) or np.any(~np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError("yi must be finite and vi finite and positive")
+    k = y.size
+    w = 1 / v
+    q_value = cochran_q(y, v) if q is None else float(q)
+    df = k - 1
+    c = np.sum(w) - np.sum(w**2) / np.sum(w)
+    tau2 = max(0.0, (q_value - df) / c) if k > 1 else 0.0
+    w_star = 1 / (v + tau2)
+    mu = float(np.sum(w_star * y) / np.sum(w_star))
+    se = float(1 / np.sqrt(np.sum(w_star)))
+    crit = float(stats.norm.ppf(1 - (1 - level) / 2))
+    z = mu / se
+    i2 = max(0.0, (q_value - df) / q_value) * 100 if (k > 1 and q_value > 0) else 0.0
+    return PooledEstimate(
+        estimate=mu,
+        se=se,
+        ci_lower=mu - crit * se,
+        ci_upper=mu + crit * se,
+        z=float(z),
+        p=float(2 * stats.norm.sf(abs(z))),
+        q=q_value,
+        df=df,
+        q_p=float(stats.chi2.sf(q_value, df)) if df > 0 else float("nan"),
+        tau2=float(tau2),
+        i2=float(i2),
+        k=k,
+        weights=tuple(float(x) for x in 100 * w_star / np.sum(w_star)),
+    )
+
+
+def mantel_haenszel_log_rr(a: ArrayLike, n1: ArrayLike, c: ArrayLike, n2: ArrayLike) -> float:
+    """Mantel-Haenszel pooled log relative risk.
+
+    ``RR_MH = sum(a_i n2_i / N_i) / sum(c_i n1_i / N_i)`` with ``N_i = n1_i + n2_i``
+    (Greenland & Robins 1985, Biometrics 41:55-68), on the cell counts given (pass the
+    zero-cell-corrected counts to follow Stata's ``metan``).
+    """
+    a, n1, c, n2 = (np.asarray(x, float) for x in (a, n1, c, n2))
+    big_n = n1 + n2
+    return float(np.log(np.sum(a * n2 / big_n) / np.sum(c * n1 / big_n)))
+
+
+def inverse_variance_fixed(yi: ArrayLike, vi: ArrayLike, level: float = 0.95) -> PooledEstimate:
+    """Inverse-variance fixed-effect (common-effect) meta-analysis.
+
+    ``mu = sum w_i y_i / sum w_i`` with ``w_i = 1/v_i``, ``SE = 1/sqrt(sum w_i)``, Wald CI and
+    z-test; Q, its P and I^2 as in :func:`dersimonian_laird`; ``tau2`` is 0. Same as metafor's
+    ``rma(yi, vi, method="EE")`` (``"FE"`` in metafor < 3.0) and Stata's ``metan ..., fixedi``;
+    ``metaprop`` uses it when a random-effects analysis has fewer than 3 studies.
+    Written by hand (a few lines) so that it returns the same :class:`PooledEstimate` as DL.
+    """
+    y, v = np.asarray(yi, float), np.asarray(vi, float)
+    if y.ndim != 1 or y.shape != v.shape or y.size == 0:
+        raise ValueError("yi and vi must be non-empty vectors of the same length")
+    if np.any(~np.isfinite(y)) or np.any(~np.isfinite(v)) or np.any(v <= 0):
+        raise ValueError("yi must be finite and vi finite and positive")
+    k = y.size
+    w = 1 / v
+    mu = float(np.sum(w * y) / np.sum(w))
+    se = float(1 / np.sqrt(np.sum(w)))
+    q_value = float(np.sum(w * (y - mu) ** 2))
+    df = k - 1
+    crit = float(stats.norm.ppf(1 - (1 - level) / 2))
+    z = mu / se
+    i2 = max(0.0, (q_value - df) / q_value) * 100 if (k > 1 and q_value > 0) else 0.0
+    return PooledEstimate(
+        estimate=mu,
+        se=se,
+        ci_lower=mu - crit * se,
+        ci_upper=mu + crit * se,
+        z=float(z),
+        p=float(2 * stats.norm.sf(abs(z))),
+        q=q_value,
+        df=df,
+        q_p=float(stats.chi2.sf(q_value, df)) if df > 0 else float("nan"),
+        tau2=0.0,
+        i2=float(i2),
+        k=k,
+        weights=tuple(float(x) for x in 100 * w / np.sum(w)),
+    )
+
+
+def rr_random_effects(
+    a: ArrayLike,
+    n1: ArrayLike,
+    c: ArrayLike,
+    n2: ArrayLike,
+    heterogeneity: str = "mh",
+    cc: float = 0.5,
+    level: float = 0.95,
+) -> PooledEstimate:
+    """DerSimonian-Laird pooled log relative risk exactly as Stata's ``metan a b c d, rr random``.
+
+    Steps (``metan.ado`` v3.04, ``program define RR`` and ``program define iv``):
+
+    1. Zero-cell rule of :func:`~metabuild.stats.effects.zero_cell_corrected` (``cc`` added to
+       all four cells of a study with a zero cell; double-zero / double-all / empty-arm studies
+       dropped).
+    2. Study log RRs ``y_i`` and variances ``v_i = 1/a - 1/n1 + 1/c - 1/n2`` on corrected cells.
+    3. ``heterogeneity="mh"`` (metan's ``random``): the Mantel-Haenszel pooled log RR
+       (Greenland & Robins 1985) is computed **on the corrected cells** and Cochran's
+       ``Q = sum (y_i - log RR_MH)^2 / v_i``; ``heterogeneity="iv"`` (metan's ``randomi``): Q
+       around the inverse-variance fixed-effect estimate (= metafor ``rma(method="DL")``).
+    4. ``tau^2 = max(0, (Q - (k-1)) / (sum w - sum w^2 / sum w))`` with ``w = 1/v_i``; random
+       weights ``1/(v_i + tau^2)``; z-based CI and test; ``I^2 = max(0, (Q - df)/Q)``.
+
+    With one informative study metan switches ``D+L`` to ``M-H``, whose Greenland-Robins
+    variance for one table equals ``v_1``, so the study itself is returned (as
+    :func:`dersimonian_laird` does for ``k = 1``).
+
+    metafor equivalent of ``"mh"``: ``rma.mh(..., add=c(1/2,1/2), to=c("only0","only0"),
+    drop00=c(TRUE,TRUE))$QE`` is this Q; ``rma(yi, vi, tau2=<that tau^2>)`` gives the rest.
+    Hand-written because no Python library offers a DL tau^2 computed from the M-H Q.
+    Returns the log-scale :class:`PooledEstimate`; ``weights`` cover the kept studies only
+    (in input order).
+    """
+    from .effects import log_risk_ratio, zero_cell_corrected
+
+    if heterogeneity not in ("mh", "iv"):
+        raise ValueError('heterogeneity must be "mh" (metan random) or "iv" (metan randomi)')
+    es = log_risk_ratio(a, n1, c, n2, cc)
+    if not np.any(es.kept):
+        raise ValueError("no informative study")
+    yi, vi = es.yi[es.kept], es.vi[es.kept]
+    if heterogeneity == "iv" or yi.size == 1:
+        return dersimonian_laird(yi, vi, level=level)
+    a_, n1_, c_, n2_, kept = zero_cell_corrected(a, n1, c, n2, cc)
+    mh = mantel_haenszel_log_rr(a_[kept], n1_[kept], c_[kept], n2_[kept])
+    return dersimonian_laird(yi, vi, q=cochran_q(yi, vi, centre=mh), level=level)

@@ -1,0 +1,139 @@
+"""Helpers the Snakefile calls while it builds the DAG (kept here so rules stay thin).
+
+Data are validated before any job is scheduled: bad input stops the build with one clear
+message per problem and no output written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from metabuild import analysis
+
+#: pattern of every name that becomes part of a file path or a registry key
+SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+DATA_FILES = (
+    "studies.csv",
+    "pain_scores.csv",
+    "binary_outcomes.csv",
+    "risk_of_bias.csv",
+    "study_flow.csv",
+    "grade.csv",
+    "published_values.csv",
+)
+
+#: descriptive-number topics and the data files each reads
+DESCRIPTIVE_INPUTS: dict[str, list[str]] = {
+    "studies": ["studies.csv", "pain_scores.csv"],
+    "flow": ["study_flow.csv", "studies.csv"],
+    "regimen": ["studies.csv"],
+    "risk_of_bias": ["risk_of_bias.csv", "studies.csv"],
+    "sample_size": [],
+    "protocol": [],
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem, naming the key."""
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Checks the JSON schema cannot express: names safe as paths, references resolve."""
+    problems = []
+    derived = config.get("derived_attributes", {})
+    for name, spec in config.get("analyses", {}).items():
+        where = f"config/config.yaml: analyses.{name}"
+        if not SAFE_NAME.match(name):
+            problems.append(f"{where}: analysis name must match {SAFE_NAME.pattern} (it becomes a file name)")
+        moderator = spec.get("moderator")
+        if moderator and moderator not in derived:
+            problems.append(
+                f"{where}.moderator: {moderator!r} is not a derived attribute "
+                f"(known: {', '.join(sorted(derived))})"
+            )
+        figure = spec.get("figure")
+        if figure and not SAFE_NAME.match(figure):
+            problems.append(f"{where}.figure: {figure!r} must match {SAFE_NAME.pattern}")
+    for name in derived:
+        if not SAFE_NAME.match(name):
+            problems.append(f"config/config.yaml: derived_attributes.{name}: name must match {SAFE_NAME.pattern}")
+    for name, outcome in config.get("grade", {}).items():
+        if outcome["analysis"] not in config.get("analyses", {}):
+            problems.append(f"config/config.yaml: grade.{name}.analysis: {outcome['analysis']!r} is not an analysis")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def data_files(data_dir: str) -> list[str]:
+    return [f"{data_dir}/{name}" for name in DATA_FILES]
+
+
+def schema_files(data_dir: str) -> list[str]:
+    return [f"{data_dir}/schemas/{Path(name).stem}.schema.json" for name in DATA_FILES]
+
+
+def outcome_file(spec: Mapping[str, Any]) -> str:
+    return "pain_scores.csv" if spec["outcome"] == "pain" else "binary_outcomes.csv"
+
+
+def _fingerprint(data_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted([*data_dir.glob("*.csv"), *data_dir.glob("schemas/*.json")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_valid_dataset(data_dir: str, cache_dir: str = ".snakemake/metabuild") -> Any:
+    """Validate ``data_dir`` (skipped when its files are byte-identical to the last valid
+    state) and load it. Raises a ``WorkflowError`` listing every problem by file, row and
+    column: the Snakefile stops before any job runs."""
+    from metabuild import data
+
+    directory = Path(data_dir)
+    stamp = Path(cache_dir) / "validated.json"
+    fingerprint = _fingerprint(directory)
+    cached = stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
+    try:
+        if not cached:
+            data.validate_dataset(directory)
+        dataset = data.load_dataset(directory)
+    except data.DataValidationError as error:
+        from snakemake.exceptions import WorkflowError
+
+        raise WorkflowError(f"the data in {data_dir}/ are not valid; nothing was built.\n{error}") from None
+    if not cached:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+    return dataset
+
+
+def analysis_digests(analyses: Mapping[str, Any], dataset: Any, config: Mapping[str, Any]) -> dict[str, str]:
+    return {name: analysis.dependency_digest(name, spec, dataset, config) for name, spec in analyses.items()}
+
+
+def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
+    """The configuration a descriptive topic reads (its Snakemake params)."""
+    if topic == "sample_size":
+        return dict(config["sample_size"])
+    if topic == "protocol":
+        return {k: v["value"] for k, v in config["protocol"].items()}
+    if topic == "regimen":
+        return {"reference_weight_kg": config["protocol"]["reference_weight_kg"]["value"],
+                "high_dose_threshold_mg": config["protocol"]["high_dose_threshold_mg"]["value"]}
+    if topic == "risk_of_bias":
+        return {"key_domains": list(config["risk_of_bias"]["key_domains"])}
+    return {}
+
+
+def manuscript_support_files() -> list[str]:
+    """Files besides the .qmd that shape the rendered documents."""
+    root = Path("manuscript")
+    patterns = ["_quarto.yml", "*.bib", "csl/*.csl", "filters/*.lua", "templates/*", "*.css"]
+    return sorted(str(p) for pattern in patterns for p in root.glob(pattern))

@@ -1,0 +1,57 @@
+# One job per configured analysis, plus the descriptive numbers of the paper.
+
+
+rule validate_data:
+    """Record the validation of data/ (it already ran before the DAG was built)."""
+    input:
+        ancient(ws.data_files(DATA_DIR)),
+        schemas=ancient(ws.schema_files(DATA_DIR)),
+    output:
+        f"{RESULTS}/validation/report.json",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/validate_data.log",
+    script:
+        "../scripts/validate_data.py"
+
+
+rule run_analysis:
+    """Pool one analysis of config/config.yaml (its studies, outcome, measure, moderator)."""
+    input:
+        # ancient(): a data file is shared by many analyses; each job reruns when the
+        # digest of the cells it reads (params.digest) changes, not when the file is touched.
+        studies=ancient(data_file("studies.csv")),
+        outcomes=lambda w: ancient(data_file(ws.outcome_file(ANALYSES[w.analysis]))),
+        code=library("analysis", "stats/effects", "stats/pooling", "stats/metareg", "stats/bias",
+                     "stats/proportions", "stats/dose", "data"),
+    output:
+        f"{RESULTS}/analyses/{{analysis}}.json",
+    params:
+        spec=lambda w: ANALYSES[w.analysis],
+        digest=lambda w: DIGESTS[w.analysis],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/analyses/{{analysis}}.log",
+    script:
+        "../scripts/run_analysis.py"
+
+
+rule describe:
+    """Descriptive numbers of one topic (studies, flow, regimen, sample size, protocol)."""
+    input:
+        data=lambda w: [data_file(f) for f in ws.DESCRIPTIVE_INPUTS[w.topic]],
+        code=library("describe", "stats/dose", "stats/power", "data"),
+    output:
+        f"{RESULTS}/descriptive/{{topic}}.json",
+    params:
+        settings=lambda w: ws.descriptive_settings(w.topic, config),
+    wildcard_constraints:
+        topic="|".join(ws.DESCRIPTIVE_INPUTS),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/descriptive/{{topic}}.log",
+    script:
+        "../scripts/describe.py"

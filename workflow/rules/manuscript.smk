@@ -1,0 +1,30 @@
+# The paper and its supplement, from one .qmd each, as HTML, DOCX and PDF.
+
+MANUSCRIPT_OUTPUTS = expand(
+    f"{RESULTS}/manuscript/{{document}}.{{fmt}}",
+    document=config["manuscript"]["documents"],
+    fmt=config["manuscript"]["formats"],
+)
+
+
+rule render_document:
+    """Render manuscript/{document}.qmd with Quarto if installed, else pandoc + Typst."""
+    input:
+        qmd="manuscript/{document}.qmd",
+        numbers=f"{RESULTS}/numbers.json",
+        figures=FIGURES,
+        tables=TABLES,
+        report=f"{RESULTS}/reports/reproduction.md",
+        support=ws.manuscript_support_files(),
+        code=library("render"),
+    output:
+        expand(f"{RESULTS}/manuscript/{{{{document}}}}.{{fmt}}", fmt=config["manuscript"]["formats"]),
+    params:
+        formats=config["manuscript"]["formats"],
+        engine=config["manuscript"]["engine"],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/manuscript/{{document}}.log",
+    script:
+        "../scripts/render_document.py"

@@ -1,0 +1,58 @@
+# Tables: Markdown files (pipe tables) the manuscript includes, plus CSV for reuse.
+
+TABLES = expand(f"{RESULTS}/tables/{{table}}.md", table=["table1", "table2_grade", "table_s2_adverse_proportions"])
+
+
+rule table1:
+    """Table 1: characteristics of the included trials (with computed cumulative dose)."""
+    input:
+        studies=data_file("studies.csv"),
+        pain_scores=data_file("pain_scores.csv"),
+        code=library("tables", "stats/dose"),
+    output:
+        md=f"{RESULTS}/tables/table1.md",
+        csv=f"{RESULTS}/tables/table1.csv",
+    params:
+        protocol=config["protocol"],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/tables/table1.log",
+    script:
+        "../scripts/table1.py"
+
+
+rule table2_grade:
+    """Table 2: GRADE evidence profile (counts and effects computed, certainty derived)."""
+    input:
+        grade=data_file("grade.csv"),
+        results=[f"{RESULTS}/analyses/{o['analysis']}.json" for o in config["grade"].values()],
+        code=library("tables"),
+    output:
+        md=f"{RESULTS}/tables/table2_grade.md",
+        csv=f"{RESULTS}/tables/table2_grade.csv",
+        numbers=f"{RESULTS}/descriptive/grade.json",
+    params:
+        outcomes=config["grade"],
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/tables/table2_grade.log",
+    script:
+        "../scripts/table2_grade.py"
+
+
+rule table_s2_adverse_proportions:
+    """Supplemental Table 2: pooled incidence of adverse effects per arm (Freeman-Tukey)."""
+    input:
+        results=[f"{RESULTS}/analyses/{n}.json" for n, s in ANALYSES.items() if s.get("proportions")],
+        code=library("tables"),
+    output:
+        md=f"{RESULTS}/tables/table_s2_adverse_proportions.md",
+        csv=f"{RESULTS}/tables/table_s2_adverse_proportions.csv",
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/tables/table_s2_adverse_proportions.log",
+    script:
+        "../scripts/table_s2_adverse_proportions.py"
