@@ -1,0 +1,227 @@
+"""Shared machinery of the figures: style, deterministic saving, text measurement, number format.
+
+Every figure is built on a bare :class:`matplotlib.figure.Figure` with an Agg canvas (no
+pyplot, no global state) inside :func:`style`, and written by :func:`save_figure` as
+
+* ``<stem>.svg``: vector, text converted to paths (no font needed to view it), for HTML/PDF;
+* ``<stem>.png``: 300 dpi raster, for DOCX.
+
+Both files are byte-identical across runs and machines with the same matplotlib/FreeType:
+the SVG hash salt is fixed (it seeds the ids of clip paths etc.), the SVG ``<dc:date>`` and
+the PNG ``Software`` text chunk are left out, and the only font used is DejaVu Sans, which
+ships inside matplotlib (so no system font can be picked up instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import matplotlib.style
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
+
+PNG_DPI = 300
+FONT_FAMILY = "DejaVu Sans"
+BASE_FONTSIZE = 8.0  # points; journal figures are read at 1:1 on a 7-inch column
+MINUS = "\u2212"
+
+#: rcParams every figure is built and saved under.
+RC: dict[str, object] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": [FONT_FAMILY],
+    "font.size": BASE_FONTSIZE,
+    "mathtext.fontset": "dejavusans",
+    "axes.unicode_minus": True,
+    "axes.linewidth": 0.6,
+    "xtick.major.width": 0.6,
+    "xtick.major.size": 3.0,
+    "xtick.labelsize": BASE_FONTSIZE - 0.5,
+    "lines.solid_capstyle": "butt",
+    "svg.fonttype": "path",
+    "svg.hashsalt": "metabuild",
+    "svg.image_inline": True,
+    "path.simplify": False,
+    "text.usetex": False,
+    "text.antialiased": True,
+    "figure.dpi": 100,
+    "savefig.dpi": PNG_DPI,
+    "savefig.transparent": False,
+    "savefig.facecolor": "white",
+    "savefig.edgecolor": "white",
+    "savefig.bbox": None,
+    "savefig.pad_inches": 0.0,
+}
+
+SVG_METADATA = {"Date": None, "Creator": None}
+PNG_METADATA = {"Software": None}
+
+_TEXT2PATH = TextToPath()
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """Context in which figures are built and saved: matplotlib's default style (so the
+    caller's rcParams or matplotlibrc cannot leak in) plus :data:`RC`."""
+    with matplotlib.style.context("default"), matplotlib.rc_context(RC):
+        yield
+
+
+def new_figure(width_in: float, height_in: float) -> Figure:
+    """A white figure of the given size (inches) on an Agg canvas, outside pyplot."""
+    fig = Figure(figsize=(width_in, height_in), dpi=100, facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are ordinary readable files
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_figure(fig: Figure, stem: Path) -> list[Path]:
+    """Write ``stem.svg`` and ``stem.png`` (300 dpi) atomically; return both paths.
+
+    ``stem`` is a path without suffix (a suffix, if any, is replaced). Each file is written
+    to a temporary file in the target directory and moved into place with :func:`os.replace`,
+    so a reader never sees a half-written figure.
+    """
+    stem = Path(stem)
+    if stem.suffix in (".svg", ".png"):  # tolerate a stem given with a suffix
+        stem = stem.with_suffix("")
+    svg, png = stem.parent / f"{stem.name}.svg", stem.parent / f"{stem.name}.png"
+    with style():
+        _atomic_write(svg, lambda fh: fig.savefig(fh, format="svg", metadata=SVG_METADATA))
+        _atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=PNG_DPI, metadata=PNG_METADATA))
+    return [svg, png]
+
+
+# --------------------------------------------------------------------------- text measurement
+
+
+def font(size: float = BASE_FONTSIZE, weight: str = "normal", style_: str = "normal") -> FontProperties:
+    return FontProperties(family=FONT_FAMILY, size=size, weight=weight, style=style_)
+
+
+def text_width(s: str, size: float = BASE_FONTSIZE, weight: str = "normal", math: bool = False) -> float:
+    """Width of one line of text in inches (machine-independent: from the font's outlines).
+
+    ``math=True`` measures it as mathtext (``$...$`` segments), as drawn with ``parse_math``."""
+    if not s:
+        return 0.0
+    with style():
+        w, _h, _d = _TEXT2PATH.get_text_width_height_descent(s, font(size, weight), ismath=math)
+    return w / 72.0
+
+
+def block_width(s: str, size: float = BASE_FONTSIZE, weight: str = "normal") -> float:
+    """Width in inches of a possibly multi-line text (widest line)."""
+    return max((text_width(line, size, weight) for line in s.split("\n")), default=0.0)
+
+
+def wrap_text(
+    s: str, max_width: float, size: float = BASE_FONTSIZE, weight: str = "normal", math: bool = False
+) -> str:
+    """Greedy word wrap of ``s`` to lines no wider than ``max_width`` inches (a single word
+    wider than that gets a line of its own). Existing newlines are kept. With ``math``, words
+    are only broken outside ``$...$``."""
+    out: list[str] = []
+    for para in s.split("\n"):
+        words: list[str] = []
+        for w in para.split(" "):  # re-join words that sit inside one $...$ span
+            if words and math and words[-1].count("$") % 2 == 1:
+                words[-1] += " " + w
+            else:
+                words.append(w)
+        line = ""
+        for word in words:
+            cand = f"{line} {word}" if line else word
+            if line and text_width(cand, size, weight, math) > max_width:
+                out.append(line)
+                line = word
+            else:
+                line = cand
+        out.append(line)
+    return "\n".join(out)
+
+
+def wrap_segments(
+    segments: list[str], max_width: float, sep: str = "; ", size: float = BASE_FONTSIZE, math: bool = False
+) -> list[str]:
+    """Join ``segments`` with ``sep`` into as few lines as fit ``max_width`` inches.
+
+    Lines are filled from the end, so a statistic line breaks as
+    ``Heterogeneity: Q = 9.71, df = 5 (P = .084);`` / ``I² = 48.5%; τ² = 0.20`` rather than
+    leaving a lone last item. A segment too wide on its own is word-wrapped."""
+    lines: list[str] = []
+    line = ""
+    for seg in reversed(segments):
+        cand = f"{seg}{sep}{line}" if line else seg
+        if line and text_width(cand, size, math=math) > max_width:
+            lines.insert(0, line)
+            line = seg
+        else:
+            line = cand
+    if line:
+        lines.insert(0, line)
+    lines = [ln + (sep.rstrip() if i < len(lines) - 1 else "") for i, ln in enumerate(lines)]
+    out: list[str] = []
+    for ln in lines:
+        out.extend(wrap_text(ln, max_width, size, math=math).split("\n"))
+    return out
+
+
+# --------------------------------------------------------------------------- number formatting
+
+
+def unicode_minus(s: str) -> str:
+    return s.replace("-", MINUS)
+
+
+def fmt_num(x: float, decimals: int = 2) -> str:
+    """Fixed decimals with a typographic minus; ``-0.00`` is printed as ``0.00``."""
+    if x is None or not math.isfinite(x):
+        return "NA"
+    s = f"{x:.{decimals}f}"
+    if s.lstrip("-").strip("0.") == "":
+        s = s.lstrip("-")
+    return unicode_minus(s)
+
+
+def fmt_p(p: float) -> str:
+    """Journal style P value *with its relation*: ``< .001``, ``= .083``, ``> .999``."""
+    if p is None or not math.isfinite(p):
+        return "= NA"
+    if p < 0.001:
+        return "< .001"
+    if p > 0.999:
+        return "> .999"
+    return "= " + f"{p:.3f}".lstrip("0")
+
+
+def fmt_ci(est: float, lo: float, hi: float, decimals: int = 2) -> str:
+    """``−1.83 (−2.35, −1.31)``."""
+    return f"{fmt_num(est, decimals)} ({fmt_num(lo, decimals)}, {fmt_num(hi, decimals)})"
+
+
+def fmt_tick(x: float) -> str:
+    """Axis tick label: shortest plain representation (``0.1``, ``1``, ``−2``, ``2.5``)."""
+    if abs(x - round(x)) < 1e-9:
+        return unicode_minus(str(int(round(x))))
+    return unicode_minus(f"{x:.6g}")
