@@ -132,14 +132,13 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
     """Pool one set of studies; returns (pooled dict, per-study dicts)."""
     es = _study_effects(wide, measure)
     kept = wide[es.kept]
-    yi, vi = es.yi[es.kept], es.vi[es.kept]
-    q = None
-    if measure == "RR" and spec.get("rr_heterogeneity", "mh") == "mh" and len(kept) > 1:
-        a, n1, c, n2, _ = effects.zero_cell_corrected(
-            kept["events_ketamine"], kept["n_ketamine"], kept["events_control"], kept["n_control"]
-        )
-        q = pooling.cochran_q(yi, vi, centre=pooling.mantel_haenszel_log_rr(a, n1, c, n2))
-    result = pooling.dersimonian_laird(yi, vi, q=q).to_dict()
+    if measure == "RR":
+        result = pooling.rr_random_effects(
+            wide["events_ketamine"], wide["n_ketamine"], wide["events_control"], wide["n_control"],
+            heterogeneity=spec.get("rr_heterogeneity", "mh"),
+        ).to_dict()
+    else:
+        result = pooling.dersimonian_laird(es.yi, es.vi).to_dict()
     studies = []
     weights = dict(zip(kept.index, result["weights"], strict=True))
     z = 1.959963984540054
@@ -185,10 +184,15 @@ def _plain(value: Any) -> Any:
 
 
 def analysis_rows(
-    name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any]
+    name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any],
+    table: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, str, pd.DataFrame, list[str]]:
-    """(study table rows, outcome file, outcome rows, study columns used) of one analysis."""
-    table = study_table(data.studies, config)
+    """(study table rows, outcome file, outcome rows, study columns used) of one analysis.
+
+    ``table`` is :func:`study_table`'s result, when the caller already has it.
+    """
+    if table is None:
+        table = study_table(data.studies, config)
     table = _filter_studies(table, spec.get("where", {}))
     outcome_file, rows = _outcome_rows(data, spec)
     rows = rows[rows["study_id"].isin(table["study_id"])]
@@ -198,13 +202,16 @@ def analysis_rows(
     return table, outcome_file, rows, used_columns
 
 
-def dependency_digest(name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any]) -> str:
+def dependency_digest(
+    name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any],
+    table: pd.DataFrame | None = None,
+) -> str:
     """SHA-256 of exactly the data cells an analysis reads.
 
     The workflow passes it as a Snakemake ``param``: a job reruns when (and only when) a
     cell it depends on changes, not whenever its (shared) data file is touched.
     """
-    table, outcome_file, rows, used_columns = analysis_rows(name, spec, data, config)
+    table, outcome_file, rows, used_columns = analysis_rows(name, spec, data, config, table)
     payload = {
         "studies": table[used_columns].astype(str).values.tolist(),
         "rows": rows.drop(columns=["_row"]).astype(str).values.tolist(),
@@ -311,6 +318,8 @@ def _bias_tests(studies: list[dict]) -> dict:
 
     yi = np.array([s["yi"] for s in studies if s["yi"] is not None])
     vi = np.array([s["vi"] for s in studies if s["yi"] is not None])
+    if yi.size < 3:
+        return {"note": f"not computed: {yi.size} studies (the tests need at least 3)"}
     return {"begg": _plain_dict(bias.begg_test(yi, vi)), "egger": _plain_dict(bias.egger_test(yi, vi))}
 
 

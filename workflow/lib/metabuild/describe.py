@@ -62,12 +62,18 @@ def studies(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
 
 def flow(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     """PRISMA counts: the stages reviewers report, and those that follow from them."""
-    counts = dict(zip(data.study_flow["stage"], data.study_flow["count"], strict=True))
-    derived = {
-        "duplicates_removed": counts["records_identified"] - counts["records_screened"],
-        "fulltext_assessed": counts["records_screened"] - counts["excluded_screening"],
-    }
-    derived["included"] = derived["fulltext_assessed"] - counts["fulltext_excluded"]
+    counts = {k: int(v) for k, v in zip(data.study_flow["stage"], data.study_flow["count"], strict=True)}
+    derived = {}
+    if {"records_identified", "records_screened"} <= counts.keys():
+        derived["duplicates_removed"] = counts["records_identified"] - counts["records_screened"]
+    if {"records_screened", "excluded_screening"} <= counts.keys():
+        derived["fulltext_assessed"] = counts["records_screened"] - counts["excluded_screening"]
+    if {"fulltext_assessed", "fulltext_excluded"} <= (counts.keys() | derived.keys()):
+        assessed = derived.get("fulltext_assessed", counts.get("fulltext_assessed"))
+        derived["included"] = assessed - counts["fulltext_excluded"]
+    # a stage the reviewers reported that the counts also determine must agree: reported wins
+    # here, and the consistency gate reports the disagreement
+    derived = {k: v for k, v in derived.items() if k not in counts}
     numbers = {f"flow.{k}": _num(int(v), "count") for k, v in {**counts, **derived}.items()}
     numbers["flow.included_in_data"] = _num(len(data.studies), "count")
     return numbers, {"study_flow.csv": _rows(data.study_flow), "studies.csv": _rows(data.studies)}
@@ -150,7 +156,12 @@ def sample_size(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
 
 
 def protocol(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
-    return {f"protocol.{k}": _num(v, "constant") for k, v in settings.items()}, {}
+    numbers = {}
+    for key, entry in settings.items():
+        numbers[f"protocol.{key}"] = _num(entry["value"], entry.get("kind", "constant"))
+        if "text" in entry:
+            numbers[f"protocol.{key}"]["text"] = entry["text"]
+    return numbers, {}
 
 
 TOPICS: dict[str, Callable[[Any, Mapping[str, Any]], tuple[Numbers, Rows]]] = {

@@ -39,6 +39,15 @@ def format_number(value: object, kind: str, decimals: int | None = None) -> str:
     """Text of a registry number of the given kind."""
     if kind == "p":
         return format_p(value)  # type: ignore[arg-type]
+    if kind == "date":
+        import datetime
+
+        day = datetime.date.fromisoformat(str(value))
+        return f"{day:%B} {day.day}, {day.year}"
+    if kind == "percent_int":
+        return f"{value:g}%"
+    if kind == "p_threshold":
+        return f"{value:g}".lstrip("0")
     if isinstance(value, str):
         return value
     if kind in ("count", "integer"):

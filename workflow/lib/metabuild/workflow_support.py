@@ -28,15 +28,39 @@ DATA_FILES = (
     "published_values.csv",
 )
 
-#: descriptive-number topics and the data files each reads
-DESCRIPTIVE_INPUTS: dict[str, list[str]] = {
-    "studies": ["studies.csv", "pain_scores.csv"],
-    "flow": ["study_flow.csv", "studies.csv"],
-    "regimen": ["studies.csv"],
-    "risk_of_bias": ["risk_of_bias.csv", "studies.csv"],
-    "sample_size": [],
-    "protocol": [],
+#: descriptive-number topics and the data cells each reads: file -> columns (None: all)
+DESCRIPTIVE_INPUTS: dict[str, dict[str, list[str] | None]] = {
+    "studies": {
+        "studies.csv": ["study_id", "n_ketamine", "n_control", "pain_type", "crps", "setting", "design",
+                        "age_years"],
+        "pain_scores.csv": ["study_id", "primary"],
+    },
+    "flow": {"study_flow.csv": None, "studies.csv": ["study_id"]},
+    "regimen": {"studies.csv": ["study_id", "rate_unit", "rate_mean", "rate_max", "hours_total", "days",
+                                "rate_cap_mg_per_h"]},
+    "risk_of_bias": {"risk_of_bias.csv": None},
+    "sample_size": {},
+    "protocol": {},
 }
+
+#: the data cells read by the jobs that are not analyses (tables, figures)
+JOB_INPUTS: dict[str, dict[str, list[str] | None]] = {
+    "table1": {"studies.csv": None, "pain_scores.csv": ["study_id", "timepoint", "primary"]},
+    "risk_of_bias_plot": {"studies.csv": ["study_id", "label"], "risk_of_bias.csv": None},
+}
+
+
+def cells_digest(dataset: Any, cells: Mapping[str, list[str] | None]) -> str:
+    """SHA-256 of the given columns of the given data files (a Snakemake param: the job
+    reruns when one of these cells changes, not when another cell of the file does)."""
+    digest = hashlib.sha256()
+    for file, columns in sorted(cells.items()):
+        frame = dataset.table(Path(file).stem).drop(columns=["_row"])
+        if columns is not None:
+            frame = frame[columns]
+        digest.update(file.encode())
+        digest.update(frame.to_csv(index=False).encode())
+    return digest.hexdigest()
 
 
 class ConfigError(ValueError):
@@ -115,7 +139,8 @@ def load_valid_dataset(data_dir: str, cache_dir: str = ".snakemake/metabuild") -
 
 
 def analysis_digests(analyses: Mapping[str, Any], dataset: Any, config: Mapping[str, Any]) -> dict[str, str]:
-    return {name: analysis.dependency_digest(name, spec, dataset, config) for name, spec in analyses.items()}
+    table = analysis.study_table(dataset.studies, config)  # once, not once per analysis
+    return {name: analysis.dependency_digest(name, spec, dataset, config, table) for name, spec in analyses.items()}
 
 
 def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
@@ -123,7 +148,7 @@ def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
     if topic == "sample_size":
         return dict(config["sample_size"])
     if topic == "protocol":
-        return {k: v["value"] for k, v in config["protocol"].items()}
+        return {k: dict(v) for k, v in config["protocol"].items()}
     if topic == "regimen":
         return {"reference_weight_kg": config["protocol"]["reference_weight_kg"]["value"],
                 "high_dose_threshold_mg": config["protocol"]["high_dose_threshold_mg"]["value"]}

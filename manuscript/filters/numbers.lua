@@ -1,0 +1,287 @@
+--[[
+numbers.lua -- every number in the manuscript comes from the results registry.
+
+Runs under plain pandoc (>= 3.1) and under Quarto (listed with `at: pre-ast`).
+
+  [primary.estimate]{.num}   -> the registry entry's `text`, linked to its provenance
+  ::: {#tbl-x .include file="../results/tables/table1.md"}
+  Caption paragraph.
+  :::                          -> the file's blocks spliced before the caption (Div id kept)
+  ![..](fig.svg)               -> fig.png when writing DOCX
+
+Registry (results/numbers.json; path from metadata `numbers-file`, default
+../results/numbers.json, relative to the document's directory). Accepted shapes:
+  {"numbers": {key: entry, ...}, ...}   or   {key: entry, ...}
+entry: {"text": "-1.83", "value": -1.83, "published": "-1.83" | {"text": ...} | null,
+        "rule": "...", "script": "...", "inputs": [{"path":..., "sha256":...}] | {path: sha},
+        or the same provenance fields nested under "provenance"}.
+A key missing from the registry is a hard error naming the key.
+]]
+
+local stringify = pandoc.utils.stringify
+
+local registry = nil          -- key -> entry
+local registry_path = nil
+local used = {}               -- keys in order of first use
+local seen = {}
+local comment_id = 0
+
+local function fmt()
+  local f = FORMAT or ""
+  if f:match("html") or f:match("revealjs") or f:match("epub") then return "html" end
+  if f:match("docx") then return "docx" end
+  if f:match("typst") then return "typst" end
+  if f:match("latex") or f:match("beamer") then return "latex" end
+  return f
+end
+
+local function docdir()
+  local files = PANDOC_STATE and PANDOC_STATE.input_files or {}
+  if #files > 0 and files[1] ~= "-" then
+    return pandoc.path.directory(files[1])
+  end
+  return "."
+end
+
+local function resolve(path)
+  if pandoc.path.is_absolute(path) then return path end
+  return pandoc.path.normalize(pandoc.path.join({ docdir(), path }))
+end
+
+local function read_file(path)
+  local fh, err = io.open(path, "rb")
+  if not fh then return nil, err end
+  local s = fh:read("a")
+  fh:close()
+  return s
+end
+
+local function load_registry(meta)
+  local rel = meta["numbers-file"] and stringify(meta["numbers-file"]) or "../results/numbers.json"
+  if rel == "" then rel = "../results/numbers.json" end
+  registry_path = resolve(rel)
+  local text, err = read_file(registry_path)
+  if not text then
+    error("numbers.lua: cannot read the number registry " .. registry_path .. " (" .. tostring(err) .. ")")
+  end
+  local ok, data = pcall(pandoc.json.decode, text, false)
+  if not ok or type(data) ~= "table" then
+    error("numbers.lua: " .. registry_path .. " is not valid JSON: " .. tostring(data))
+  end
+  if type(data.numbers) == "table" then data = data.numbers end
+  registry = data
+end
+
+-- provenance helpers ---------------------------------------------------------
+local function field(entry, name)
+  if entry[name] ~= nil then return entry[name] end
+  if type(entry.provenance) == "table" then return entry.provenance[name] end
+  return nil
+end
+
+local function is_null(v) return v == nil or v == pandoc.json.null end
+
+-- a printable form of a registry field: strings/numbers as they are; objects by their
+-- printed/text/path/value member; lists (e.g. several printed occurrences) joined with " | "
+local function as_text(v)
+  if is_null(v) then return nil end
+  if type(v) == "table" then
+    if #v > 0 then
+      local parts = {}
+      for _, x in ipairs(v) do
+        local t = as_text(x)
+        if t then parts[#parts + 1] = t end
+      end
+      return #parts > 0 and table.concat(parts, " | ") or nil
+    end
+    local t = nil
+    for _, name in ipairs({ "printed", "text", "path", "value" }) do
+      if not is_null(v[name]) then t = tostring(v[name]); break end
+    end
+    if t and v.matches ~= nil and not is_null(v.matches) then
+      t = t .. (v.matches and " (reproduced)" or " (differs)")
+    end
+    return t
+  end
+  return tostring(v)
+end
+
+local function inputs_list(entry)
+  local inp = field(entry, "inputs")
+  local out = {}
+  if type(inp) ~= "table" then return out end
+  if #inp > 0 then
+    for _, x in ipairs(inp) do
+      if type(x) == "table" then
+        out[#out + 1] = { path = tostring(x.path or x.file or "?"), sha = tostring(x.sha256 or x.sha or "") }
+      else
+        out[#out + 1] = { path = tostring(x), sha = "" }
+      end
+    end
+  else
+    local keys = {}
+    for k in pairs(inp) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = inp[k]
+      local sha = type(v) == "table" and (v.sha256 or v.sha or "") or tostring(v)
+      out[#out + 1] = { path = k, sha = tostring(sha) }
+    end
+  end
+  return out
+end
+
+local function short(sha)
+  sha = sha or ""
+  sha = sha:gsub("^sha256:", "")
+  return sha:sub(1, 12)
+end
+
+local function summary(key, entry)
+  local parts = { key .. ": " .. tostring(entry.text) }
+  local pub = as_text(entry.published)
+  parts[#parts + 1] = "published: " .. (pub or "not printed in the paper")
+  local rule = as_text(field(entry, "rule"))
+  if rule then parts[#parts + 1] = "rule: " .. rule end
+  local script = as_text(field(entry, "script"))
+  if script then parts[#parts + 1] = "script: " .. script end
+  local ins = {}
+  for _, i in ipairs(inputs_list(entry)) do
+    ins[#ins + 1] = i.path .. (i.sha ~= "" and ("@" .. short(i.sha)) or "")
+  end
+  if #ins > 0 then parts[#parts + 1] = "inputs: " .. table.concat(ins, ", ") end
+  return table.concat(parts, "; ")
+end
+
+local function lookup(key)
+  local entry = registry[key]
+  if type(entry) ~= "table" or entry.text == nil then
+    error("numbers.lua: registry key '" .. key .. "' is not in results/numbers.json (" ..
+      tostring(registry_path) .. "); add it to the registry or fix the span [" .. key .. "]{.num}")
+  end
+  if not seen[key] then
+    seen[key] = true
+    used[#used + 1] = key
+  end
+  return entry
+end
+
+local function epoch_date()
+  local e = tonumber(os.getenv("SOURCE_DATE_EPOCH") or "") or 0
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", e)
+end
+
+-- .num spans --------------------------------------------------------------------
+local function num_span(span)
+  if not span.classes:includes("num") then return nil end
+  local key = stringify(span.content):gsub("^%s+", ""):gsub("%s+$", "")
+  local entry = lookup(key)
+  local text = tostring(entry.text)
+  local value = pandoc.Str(text)
+  local f = fmt()
+  if f == "html" then
+    return pandoc.Span({ pandoc.Link({ value }, "#prov-" .. key) },
+      pandoc.Attr("", { "num" }, { { "data-key", key }, { "title", summary(key, entry) } }))
+  elseif f == "docx" then
+    comment_id = comment_id + 1
+    local id = tostring(comment_id)
+    local attrs = { { "id", id }, { "author", "metabuild" }, { "date", epoch_date() } }
+    return {
+      pandoc.Span({ pandoc.Str(summary(key, entry)) }, pandoc.Attr("", { "comment-start" }, attrs)),
+      value,
+      pandoc.Span({}, pandoc.Attr("", { "comment-end" }, { { "id", id } })),
+    }
+  elseif f == "typst" then
+    -- a Typst string literal, so texts such as "= .029" or "- 1" are never read as markup
+    local lit = text:gsub("\\", "\\\\"):gsub('"', '\\"')
+    -- the trailing ';' ends the expression, so a following "(" or "[" is not read as arguments
+    return pandoc.RawInline("typst", '#link(label("prov-' .. key .. '"), "' .. lit .. '");')
+  else
+    return value
+  end
+end
+
+-- .include Divs -----------------------------------------------------------------
+local function reader_for(path)
+  local ext = (path:match("%.([%w]+)$") or ""):lower()
+  if ext == "html" or ext == "htm" then return "html" end
+  if ext == "tex" then return "latex" end
+  if ext == "csv" then return "csv" end
+  return "markdown"
+end
+
+local function include_div(div)
+  if not div.classes:includes("include") then return nil end
+  local file = div.attributes["file"]
+  if not file or file == "" then
+    error("numbers.lua: .include Div '" .. div.identifier .. "' has no file= attribute")
+  end
+  local path = resolve(file)
+  local text, err = read_file(path)
+  if not text then
+    error("numbers.lua: cannot read included file " .. path .. " (" .. tostring(err) .. ")")
+  end
+  local doc = pandoc.read(text, reader_for(path))
+  local blocks = pandoc.Blocks({})
+  blocks:extend(doc.blocks)
+  blocks:extend(div.content)         -- the caption paragraph stays last (Quarto's convention)
+  local classes = pandoc.List({})
+  for _, c in ipairs(div.classes) do if c ~= "include" then classes:insert(c) end end
+  local attrs = {}
+  for k, v in pairs(div.attributes) do if k ~= "file" then attrs[k] = v end end
+  return pandoc.Div(blocks, pandoc.Attr(div.identifier, classes, attrs))
+end
+
+-- images --------------------------------------------------------------------------
+local function image(img)
+  if fmt() == "docx" and img.src:match("%.svg$") then
+    img.src = img.src:gsub("%.svg$", ".png")
+    return img
+  end
+end
+
+-- provenance appendix -----------------------------------------------------------------
+local function appendix()
+  local blocks = pandoc.Blocks({})
+  if #used == 0 then return blocks end
+  blocks:insert(pandoc.Header(1, { pandoc.Str("Provenance of reported numbers") },
+    pandoc.Attr("provenance", { "unnumbered", "appendix" })))
+  blocks:insert(pandoc.Para({ pandoc.Str(
+    "Every number in the text is a registry entry (results/numbers.json). For each: the value shown, " ..
+    "the value printed in the original article, the workflow rule and script that computed it, and its " ..
+    "inputs with the first characters of their SHA-256.") }))
+  if fmt() == "typst" then
+    blocks:insert(pandoc.RawBlock("typst", "#set text(size: 7.5pt)\n#set par(spacing: 0.45em, justify: false)"))
+  end
+  for _, key in ipairs(used) do
+    local entry = registry[key]
+    local inl = pandoc.Inlines({ pandoc.Code(key), pandoc.Str(": "), pandoc.Strong({ pandoc.Str(tostring(entry.text)) }) })
+    local pub = as_text(entry.published)
+    inl:extend({ pandoc.Str("; published: "), pandoc.Str(pub or "not printed") })
+    local rule = as_text(field(entry, "rule"))
+    if rule then inl:extend({ pandoc.Str("; rule: "), pandoc.Code(rule) }) end
+    local script = as_text(field(entry, "script"))
+    if script then inl:extend({ pandoc.Str("; script: "), pandoc.Code(script) }) end
+    local ins = inputs_list(entry)
+    if #ins > 0 then
+      inl:insert(pandoc.Str("; inputs: "))
+      for i, x in ipairs(ins) do
+        if i > 1 then inl:insert(pandoc.Str(", ")) end
+        inl:insert(pandoc.Code(x.path))
+        if x.sha ~= "" then inl:insert(pandoc.Str(" (" .. short(x.sha) .. ")")) end
+      end
+    end
+    blocks:insert(pandoc.Div({ pandoc.Para(inl) }, pandoc.Attr("prov-" .. key, { "provenance-entry" })))
+  end
+  return blocks
+end
+
+return {
+  { Meta = function(meta) load_registry(meta) end },
+  { Div = include_div },
+  { Span = num_span, Image = image },
+  { Pandoc = function(doc)
+      doc.blocks:extend(appendix())
+      return doc
+    end },
+}

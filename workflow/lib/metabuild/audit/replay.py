@@ -1,0 +1,5 @@
+HELP="stub"
+def add_arguments(p):
+    return p
+def run(a):
+    return 0
