@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,8 @@ def markdown_table(frame: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     text = "\n".join([header, rule, *body]) + "\n"
     if notes:
-        text += "\n" + "\n\n".join(notes) + "\n"
+        # a Div, so the manuscript's cross-reference filters do not take the notes for the caption
+        text += "\n::: {.table-notes}\n" + "\n\n".join(notes) + "\n:::\n"
     return text
 
 
@@ -70,6 +72,8 @@ def table2_grade(grade: pd.DataFrame, results: Mapping[str, Mapping[str, Any]],
         marks = {}
         for d in g.itertuples():
             note = "" if pd.isna(d.footnote) else str(d.footnote).strip()
+            # the data may carry the paper's own footnote letter ("a: ..."); letters are reassigned here
+            note = re.sub(r"^[a-z]\s*[:.)]\s*", "", note)
             if note:
                 letter = footnotes.setdefault(note, chr(ord("a") + len(footnotes)))
                 marks[d.domain] = f"^{letter}^"
