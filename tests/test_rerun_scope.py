@@ -9,7 +9,6 @@ out independently of the workflow's digests: from which analyses the edited row 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -28,18 +28,6 @@ TARGETS = ["results/numbers.json", "results/reports/reproduction.md", "results/t
            "results/figures/forest_responders.svg", "results/figures/leave_one_out.svg",
            "results/figures/risk_of_bias.svg", "results/figures/flow.svg",
            "results/validation/report.json"]
-
-
-def copy_project(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        src = ROOT / name
-        if src.is_file():
-            target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    return dest
 
 
 def jobs_to_run(project: Path) -> dict[str, set[str]]:

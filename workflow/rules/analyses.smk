@@ -4,8 +4,8 @@
 rule validate_data:
     """Record the validation of data/ (it already ran before the DAG was built)."""
     input:
-        ancient(ws.data_files(DATA_DIR)),
-        schemas=ancient(ws.schema_files(DATA_DIR)),
+        ws.data_files(DATA_DIR),
+        schemas=ws.schema_files(DATA_DIR),
     output:
         f"{RESULTS}/validation/report.json",
     conda:
@@ -41,12 +41,13 @@ rule run_analysis:
 rule describe:
     """Descriptive numbers of one topic (studies, flow, regimen, sample size, protocol)."""
     input:
-        data=lambda w: [data_file(f) for f in ws.DESCRIPTIVE_INPUTS[w.topic]],
+        data=lambda w: [ancient(data_file(f)) for f in ws.DESCRIPTIVE_INPUTS[w.topic]],
         code=library("describe", "stats/dose", "stats/power", "data"),
     output:
         f"{RESULTS}/descriptive/{{topic}}.json",
     params:
         settings=lambda w: ws.descriptive_settings(w.topic, config),
+        digest=lambda w: ws.cells_digest(DATA, ws.DESCRIPTIVE_INPUTS[w.topic]),
     wildcard_constraints:
         topic="|".join(ws.DESCRIPTIVE_INPUTS),
     conda:

@@ -45,8 +45,8 @@ rule leave_one_out_plot:
 rule risk_of_bias_plot:
     """Traffic-light grid of the Cochrane risk-of-bias judgements (overall derived)."""
     input:
-        studies=data_file("studies.csv"),
-        risk_of_bias=data_file("risk_of_bias.csv"),
+        studies=ancient(data_file("studies.csv")),
+        risk_of_bias=ancient(data_file("risk_of_bias.csv")),
         code=library("figures/rob", "figures/common", "describe"),
     output:
         svg=f"{RESULTS}/figures/risk_of_bias.svg",
@@ -54,6 +54,7 @@ rule risk_of_bias_plot:
     params:
         domains=config["risk_of_bias"]["domains"],
         key_domains=config["risk_of_bias"]["key_domains"],
+        digest=ws.cells_digest(DATA, ws.JOB_INPUTS["risk_of_bias_plot"]),
     conda:
         CONDA_ENV
     log:

@@ -6,14 +6,15 @@ TABLES = expand(f"{RESULTS}/tables/{{table}}.md", table=["table1", "table2_grade
 rule table1:
     """Table 1: characteristics of the included trials (with computed cumulative dose)."""
     input:
-        studies=data_file("studies.csv"),
-        pain_scores=data_file("pain_scores.csv"),
+        studies=ancient(data_file("studies.csv")),
+        pain_scores=ancient(data_file("pain_scores.csv")),
         code=library("tables", "stats/dose"),
     output:
         md=f"{RESULTS}/tables/table1.md",
         csv=f"{RESULTS}/tables/table1.csv",
     params:
         protocol=config["protocol"],
+        digest=ws.cells_digest(DATA, ws.JOB_INPUTS["table1"]),
     conda:
         CONDA_ENV
     log:

@@ -1,0 +1,40 @@
+"""Shared fixtures: a built copy of the project (for tests that read the finished documents)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the project's tracked and untracked-but-not-ignored files (no results/, no .venv/)."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        src = ROOT / name
+        if src.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def built_results(tmp_path_factory) -> Path:
+    """The results/ folder of a complete build: the project's own when it is complete and up
+    to date (as after `bash setup.sh`), otherwise a fresh build of a copy."""
+    check = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "all"], cwd=ROOT,
+                           capture_output=True, text=True)
+    if check.returncode == 0 and "Nothing to be done" in (check.stdout + check.stderr) \
+            and (ROOT / "results" / "manuscript" / "paper.html").exists():
+        return ROOT / "results"
+    project = copy_project(tmp_path_factory.mktemp("built") / "project")
+    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, check=True,
+                   capture_output=True)
+    return project / "results"

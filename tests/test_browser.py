@@ -1,0 +1,55 @@
+"""A real headless browser reads a number's provenance from the built HTML paper."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_browser]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium or chromedriver is not installed (Debian: chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tempfile.mkdtemp(prefix='metabuild-chrome-')}"):
+        options.add_argument(flag)
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    yield driver
+    driver.quit()
+
+
+def test_number_shows_its_provenance_and_published_value(browser, built_results):
+    from selenium.webdriver.common.by import By
+
+    registry = json.loads((built_results / "numbers.json").read_text())["numbers"]
+    entry = registry["primary.estimate"]
+    browser.get((built_results / "manuscript" / "paper.html").as_uri())
+    spans = browser.find_elements(By.CSS_SELECTOR, 'span.num[data-key="primary.estimate"]')
+    assert spans, "the primary estimate is not marked up as a registry number"
+    span = spans[0]
+    assert span.text == entry["text"]
+    tooltip = span.get_attribute("title")
+    assert entry["provenance"]["rule"] in tooltip
+    assert entry["provenance"]["script"]["path"] in tooltip
+    assert entry["published"][0]["printed"] in tooltip
+    # following the link lands on the provenance entry, which names the input files and hashes
+    link = span.find_element(By.TAG_NAME, "a")
+    target = link.get_attribute("href").split("#", 1)[1]
+    section = browser.find_element(By.ID, target)
+    text = section.text
+    assert "primary.estimate" in text
+    some_input = entry["provenance"]["inputs"][0]
+    assert some_input["path"] in text and some_input["sha256"][:12] in text
