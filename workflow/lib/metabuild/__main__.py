@@ -21,13 +21,18 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m metabuild",
-                                     description="Audit the numbers of a metabuild manuscript build.")
+    parser = argparse.ArgumentParser(
+        prog="python -m metabuild", description="Audit the numbers of a metabuild manuscript build."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=module.HELP, description=(module.__doc__ or "").strip() or None,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        command = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=(module.__doc__ or "").strip() or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(command)
         command.set_defaults(run=module.run)
     return parser

@@ -32,16 +32,16 @@ def find_results(path: str | Path) -> Path:
         return path
     if (path / "results" / "numbers.json").is_file():
         return path / "results"
-    raise AuditError(f"no numbers.json in {path} (nor in {path / 'results'}): build the project first "
-                     "(snakemake --cores 4)")
+    raise AuditError(
+        f"no numbers.json in {path} (nor in {path / 'results'}): build the project first (snakemake --cores 4)"
+    )
 
 
 def project_root_of(results: Path) -> Path | None:
     """The project tree a results folder sits in (the parent holding config/ or data/), if any."""
-    results = Path(results).resolve()
-    for candidate in (results.parent, Path.cwd()):
-        if (candidate / "config" / "config.yaml").is_file() or (candidate / "data").is_dir():
-            return candidate
+    candidate = Path(results).resolve().parent
+    if (candidate / "config" / "config.yaml").is_file() or (candidate / "data").is_dir():
+        return candidate
     return None
 
 

@@ -110,8 +110,7 @@ class RawData:
         """A value of the column's type that differs from the current one."""
         name = self.table_name(file)
         current = str(self.raw[name].loc[row - 2, column])
-        ftype = next((f.get("type", "string") for f in self.schema(name)["fields"] if f["name"] == column),
-                     "string")
+        ftype = next((f.get("type", "string") for f in self.schema(name)["fields"] if f["name"] == column), "string")
         if ftype == "boolean":
             return "false" if current == "true" else "true"
         if ftype == "integer":
@@ -161,13 +160,17 @@ class Dependence:
         self.producer = {out: job for job, prov in self.jobs.items() for out in prov.get("outputs", [])}
         self._digest_cache: dict[tuple[int, str, str], str] = {}
         self._columns_cache: dict[str, dict[str, dict[str, set[str]]]] = {}
+        self._values_cache: dict[tuple, dict[str, Any] | None] = {}
 
     # -- upstream jobs ---------------------------------------------------------------------------
 
     def upstream(self, job: str) -> list[str]:
         """Jobs (that produced registry numbers) whose outputs this job read."""
-        return [self.producer[i["path"]] for i in self.jobs[job].get("inputs", []) if i["path"] in self.producer
-                and self.producer[i["path"]] != job]
+        return [
+            self.producer[i["path"]]
+            for i in self.jobs[job].get("inputs", [])
+            if i["path"] in self.producer and self.producer[i["path"]] != job
+        ]
 
     # -- analysis jobs ---------------------------------------------------------------------------
 
@@ -249,7 +252,7 @@ class Dependence:
                 except Exception:
                     numbers = None
                 for key in keys:
-                    if numbers is None or numbers.get(key) != base.get(key):
+                    if numbers is None or _same(numbers.get(key), base.get(key)) is False:
                         result[key].setdefault(file, set()).add(column)
         self._columns_cache[job] = result
         return result
@@ -286,8 +289,10 @@ class Dependence:
                 if how:
                     hits[key] = how
             if rule == "run_analysis" and raw is not None:
-                old, new = self.job_spec(job, config if edit.config is not None else None), \
-                    self.job_spec(job, new_config if edit.config is not None else None)
+                old, new = (
+                    self.job_spec(job, config if edit.config is not None else None),
+                    self.job_spec(job, new_config if edit.config is not None else None),
+                )
                 if old != new and (old is None or new is None):
                     job_hit[job] = "analysis added or removed"
                 elif old and self.digest(*old, raw, config) != self.digest(*new, new_raw, new_config):
@@ -309,6 +314,70 @@ class Dependence:
                     for key in self.keys_by_job[job]:
                         hits.setdefault(key, f"via {out}")
         return hits
+
+    # -- confirmation by recomputing (cheap for analyses and descriptive topics) ----------------
+
+    def values(self, job: str, raw: RawData, config: Mapping[str, Any], from_config: bool) -> dict[str, Any] | None:
+        """key -> value of the numbers ``job`` computes on ``raw`` (None: not recomputable here)."""
+        prov = self.jobs[job]
+        config_key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+        cache_key = (job, raw.token, config_key, from_config)
+        if cache_key in self._values_cache:
+            return self._values_cache[cache_key]
+        result: dict[str, Any] | None
+        try:
+            if prov["rule"] == "run_analysis":
+                from metabuild.analysis import run_analysis
+
+                found = self.job_spec(job, config if from_config else None)
+                if found is None:
+                    result = {}
+                else:
+                    numbers = run_analysis(*found, raw.dataset(), config)["numbers"]
+                    result = {k: v["value"] for k, v in numbers.items()}
+            elif prov["rule"] == "describe":
+                from metabuild import describe
+                from metabuild.workflow_support import descriptive_settings
+
+                topic = prov["wildcards"].get("topic")
+                settings = descriptive_settings(topic, config) if from_config else prov["params"].get("settings")
+                numbers, _ = describe.TOPICS[topic](raw.dataset(), settings)
+                result = {k: v["value"] for k, v in numbers.items()}
+            else:
+                result = None
+        except Exception as error:
+            result = {"__error__": f"{type(error).__name__}: {error}"}
+        self._values_cache[cache_key] = result
+        return result
+
+    def affected_confirmed(self, edit: Edit) -> tuple[dict[str, str], dict[str, str]]:
+        """(strong, weak): numbers affected by ``edit`` whose value this edit alone changes (or
+        that cannot be recomputed here), and numbers that read what the edit touches but keep
+        their value under it alone (e.g. a study label, which the analysis digest covers)."""
+        hits = self.affected(edit)
+        strong, weak = {}, {}
+        raw, new_raw = self.raw, edit.data if edit.data is not None else self.raw
+        config = self.config
+        new_config = edit.config if edit.config is not None else config
+        from_config = edit.config is not None
+        for key, how in hits.items():
+            job = self.numbers[key]["provenance"]["job"]
+            if raw is None or how.startswith("via "):
+                strong[key] = how
+                continue
+            before = self.values(job, raw, config, from_config)
+            after = self.values(job, new_raw, new_config, from_config)
+            if before is None or after is None:
+                strong[key] = how
+            elif (
+                json.dumps(before.get(key), default=str) != json.dumps(after.get(key), default=str)
+                or "__error__" in before
+                or "__error__" in after
+            ):
+                strong[key] = how
+            else:
+                weak[key] = how
+        return strong, weak
 
     def _moves_subgroup(self, job: str, key: str, edit: Edit) -> bool:
         from metabuild.analysis import attribute_columns
@@ -368,6 +437,11 @@ class Dependence:
                 if prefix[:n] == path[:n]:
                     return "configuration in the job's params"
         return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that treats NaN as equal to NaN (JSON text of both)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _paths_of(config: Any, value: Any, prefix: tuple[str, ...] = ()) -> Iterable[tuple[str, ...]]:

@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from metabuild.audit.common import Project, blob_status, file_status, flatten, read_raw
+from metabuild.audit.common import Project, blob_status, file_status, flatten, read_raw, short
 
 HELP = "show the provenance chain of one reported number"
 
@@ -28,8 +28,9 @@ def explain(project: Project, key: str) -> dict[str, Any]:
     entry = project.entry(key)
     prov = entry.get("provenance", {})
     script = prov.get("script") or {}
-    script_state, script_now = (blob_status(project.path(script["path"]), script.get("git_blob"))
-                                if script.get("path") else ("missing", None))
+    script_state, script_now = (
+        blob_status(project.path(script["path"]), script.get("git_blob")) if script.get("path") else ("missing", None)
+    )
     inputs = []
     status_by_name: dict[str, str] = {}
     for item in prov.get("inputs", []):
@@ -39,8 +40,12 @@ def explain(project: Project, key: str) -> dict[str, Any]:
     rows = []
     for name, numbers in prov.get("data_rows", {}).items():
         path = project.data_path(name)
-        block: dict[str, Any] = {"file": name, "path": str(path) if path else None,
-                                 "status": status_by_name.get(name, "not an input"), "rows": []}
+        block: dict[str, Any] = {
+            "file": name,
+            "path": str(path) if path else None,
+            "status": status_by_name.get(name, "not an input"),
+            "rows": [],
+        }
         if path is None or not path.is_file():
             block["status"] = "missing"
         else:
@@ -60,8 +65,12 @@ def explain(project: Project, key: str) -> dict[str, Any]:
         "rule": prov.get("rule"),
         "job": prov.get("job", entry.get("job")),
         "output": entry.get("output"),
-        "script": {"path": script.get("path"), "git_blob": script.get("git_blob"), "status": script_state,
-                   "current_git_blob": script_now},
+        "script": {
+            "path": script.get("path"),
+            "git_blob": script.get("git_blob"),
+            "status": script_state,
+            "current_git_blob": script_now,
+        },
         "params": prov.get("params", {}),
         "inputs": inputs,
         "data_rows": rows,
@@ -112,7 +121,7 @@ def format_text(info: dict[str, Any]) -> str:
             if r["cells"] is None:
                 out.append(f"    row {r['row']}: (no such row in the current file)")
             else:
-                cells = ", ".join(f"{k}={v}" for k, v in r["cells"].items() if v != "")
+                cells = ", ".join(f"{k}={short(v, 40)}" for k, v in r["cells"].items() if v != "")
                 out.append(f"    row {r['row']}: {cells}")
     if info["study_ids"]:
         out.append(f"studies  {', '.join(info['study_ids'])}")

@@ -17,9 +17,12 @@ HELP = "list the reported numbers that depend on a study or a data cell"
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--study", metavar="STUDY_ID", help="every row of one study in every data file")
-    what.add_argument("--cell", metavar="FILE:ROW:COLUMN | FILE:KEY=VALUE,...:COLUMN",
-                      help="one cell, by file row number (header = row 1) or by primary key, "
-                           "e.g. pain_scores.csv:study_id=amr2010,arm=ketamine,timepoint=week 4:sd")
+    what.add_argument(
+        "--cell",
+        metavar="FILE:ROW:COLUMN | FILE:KEY=VALUE,...:COLUMN",
+        help="one cell, by file row number (header = row 1) or by primary key, "
+        "e.g. pain_scores.csv:study_id=amr2010,arm=ketamine,timepoint=week 4:sd",
+    )
     parser.add_argument("--results", default="results", help="results folder (default: results)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
@@ -30,7 +33,7 @@ def parse_cell(spec: str, raw: RawData, data_dir: Path | None = None) -> tuple[s
     first, last = spec.find(":"), spec.rfind(":")
     if first < 0 or first == last:
         raise AuditError(f"--cell {spec!r}: expected FILE:ROW:COLUMN or FILE:KEY=VALUE,...:COLUMN")
-    file, where, column = Path(spec[:first]).name, spec[first + 1:last], spec[last + 1:]
+    file, where, column = Path(spec[:first]).name, spec[first + 1 : last], spec[last + 1 :]
     if not file.endswith(".csv"):
         file += ".csv"
     try:
@@ -59,8 +62,7 @@ def parse_cell(spec: str, raw: RawData, data_dir: Path | None = None) -> tuple[s
             mask = m if mask is None else mask & m
         hits = list(frame.index[mask])
         if len(hits) != 1:
-            raise AuditError(f"{file}: {len(hits)} rows match {pk_text(wanted)} (the primary key is "
-                             f"{', '.join(pk)})")
+            raise AuditError(f"{file}: {len(hits)} rows match {pk_text(wanted)} (the primary key is {', '.join(pk)})")
         row = hits[0] + 2
     key = {k: str(frame.loc[row - 2, k]) for k in pk}
     return file, row, column, key
@@ -74,8 +76,19 @@ def impact(project: Project, *, study: str | None = None, cell: str | None = Non
     if cell is not None:
         file, row, column, pk = parse_cell(cell, raw, project.data_dir)
         value = str(raw.frame(file).loc[row - 2, column])
-        edit = Edit(cells=[(file, row, column)], data=raw.with_cell(file, row, column, raw.sentinel(file, row, column)), hypothetical=True)
-        target = {"kind": "cell", "file": file, "row": row, "primary_key": pk, "column": column, "value": value}
+        edit = Edit(
+            cells=[(file, row, column)],
+            data=raw.with_cell(file, row, column, raw.sentinel(file, row, column)),
+            hypothetical=True,
+        )
+        target = {
+            "kind": "cell",
+            "file": file,
+            "row": row,
+            "primary_key": pk,
+            "column": column,
+            "value": value,
+        }
         hits = dep.affected(edit)
     else:
         cells = []
@@ -85,26 +98,45 @@ def impact(project: Project, *, study: str | None = None, cell: str | None = Non
         if not cells:
             known = sorted(set(raw.raw["studies"]["study_id"]))
             raise AuditError(f"no rows of study {study!r} in {project.data_dir} (studies: {', '.join(known)})")
-        hits = dep.affected(Edit(cells=cells, data=raw.without_study(study), hypothetical=True))
+        hits = dep.affected(Edit(cells=cells, data=raw.without_study(study)))
         # a study without data in an analysis does not change its numbers, whatever the digest says
-        hits = {k: how for k, how in hits.items()
-                if project.numbers[k]["provenance"]["rule"] != "run_analysis"
-                or study in project.numbers[k]["provenance"].get("study_ids", [])}
-        target = {"kind": "study", "study_id": study,
-                  "rows": {f: [r for ff, r, _ in cells if ff == f] for f in dict.fromkeys(c[0] for c in cells)}}
-    stale = sorted({i["path"] for e in project.numbers.values() for i in e["provenance"].get("inputs", [])
-                    if i["path"].startswith(f"{project.config.get('data_dir', 'data')}/")
-                    and file_status(project.path(i["path"]), i["sha256"])[0] != "ok"})
-    numbers = [{"key": k, "text": project.numbers[k]["text"], "job": project.numbers[k]["provenance"]["job"],
-                "how": how, "manuscript": project.uses.get(k, [])} for k, how in sorted(hits.items())]
+        hits = {
+            k: how
+            for k, how in hits.items()
+            if project.numbers[k]["provenance"]["rule"] != "run_analysis"
+            or study in project.numbers[k]["provenance"].get("study_ids", [])
+        }
+        target = {
+            "kind": "study",
+            "study_id": study,
+            "rows": {f: [r for ff, r, _ in cells if ff == f] for f in dict.fromkeys(c[0] for c in cells)},
+        }
+    stale = sorted(
+        {
+            i["path"]
+            for e in project.numbers.values()
+            for i in e["provenance"].get("inputs", [])
+            if i["path"].startswith(f"{project.config.get('data_dir', 'data')}/")
+            and file_status(project.path(i["path"]), i["sha256"])[0] != "ok"
+        }
+    )
+    numbers = [
+        {
+            "key": k,
+            "text": project.numbers[k]["text"],
+            "job": project.numbers[k]["provenance"]["job"],
+            "how": how,
+            "manuscript": project.uses.get(k, []),
+        }
+        for k, how in sorted(hits.items())
+    ]
     return {"target": target, "numbers": numbers, "stale_inputs": stale}
 
 
 def format_text(info: dict[str, Any]) -> str:
     t = info["target"]
     if t["kind"] == "cell":
-        head = (f"{t['file']}, row {t['row']} [{pk_text(t['primary_key'])}], column {t['column']} "
-                f"(now {t['value']!r})")
+        head = f"{t['file']}, row {t['row']} [{pk_text(t['primary_key'])}], column {t['column']} (now {t['value']!r})"
     else:
         rows = "; ".join(f"{f} rows {', '.join(map(str, r))}" for f, r in t["rows"].items())
         head = f"study {t['study_id']} ({rows})"
@@ -116,8 +148,10 @@ def format_text(info: dict[str, Any]) -> str:
         where = ", ".join(n["manuscript"]) or "-"
         out.append(f"  {n['key']:<{width}}  {n['text']:>12}  {n['job']}  [{n['how']}]  used: {where}")
     if info["stale_inputs"]:
-        out.append("warning: these data files changed since the build, so the recorded rows may have "
-                   "moved (rebuild first): " + ", ".join(info["stale_inputs"]))
+        out.append(
+            "warning: these data files changed since the build, so the recorded rows may have "
+            "moved (rebuild first): " + ", ".join(info["stale_inputs"])
+        )
     return "\n".join(out)
 
 
