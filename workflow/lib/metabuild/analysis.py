@@ -165,6 +165,11 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
             result[key] = math.exp(result[key])
         result["log_se"] = result.pop("se")
     result.pop("weights")
+    # trials whose own CI lies wholly on the side favouring ketamine (lower pain, higher response
+    # for responders is "favouring" too, so count by the side away from the null of the measure)
+    null = 1.0 if measure == "RR" else 0.0
+    result["n_lower"] = sum(1 for s in studies if s["ci_upper"] is not None and s["ci_upper"] < null)
+    result["n_higher"] = sum(1 for s in studies if s["ci_lower"] is not None and s["ci_lower"] > null)
     result["n_ketamine"] = int(wide["n_ketamine"].sum())
     result["n_control"] = int(wide["n_control"].sum())
     if measure == "RR":
@@ -172,6 +177,8 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
         result["events_control"] = int(wide["events_control"].sum())
         result["percent_ketamine"] = 100 * result["events_ketamine"] / result["n_ketamine"]
         result["percent_control"] = 100 * result["events_control"] / result["n_control"]
+        result["events_total"] = result["events_ketamine"] + result["events_control"]
+        result["n_total"] = result["n_ketamine"] + result["n_control"]
     return result, studies
 
 
@@ -339,7 +346,8 @@ POOLED_STATS = {
     "z": "statistic", "p": "p", "q": "statistic", "df": "count", "q_p": "p", "tau2": "tau2",
     "i2": "i2", "k": "count", "n_ketamine": "count", "n_control": "count",
     "events_ketamine": "count", "events_control": "count",
-    "percent_ketamine": "percent", "percent_control": "percent",
+    "percent_ketamine": "percent", "percent_control": "percent", "events_total": "count", "n_total": "count",
+    "n_lower": "count", "n_higher": "count",
 }
 
 

@@ -30,6 +30,9 @@ def within_rounding(reproduced: float, printed: str, decimals: int | None) -> bo
     tolerance for binary floating point); ``< x`` matches when ``reproduced < x``.
     """
     relation, value = parse_printed(printed)
+    if isinstance(reproduced, str):
+        # a word (e.g. a GRADE certainty): equal up to letter case
+        return reproduced.strip().lower() == str(printed).strip().lower()
     if value is None or reproduced is None or (isinstance(reproduced, float) and math.isnan(reproduced)):
         return None
     if relation in "<≤":

@@ -28,7 +28,10 @@ def _rows(frame: pd.DataFrame) -> list[int]:
 
 def studies(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     s = data.studies
-    size = s["n_ketamine"] + s["n_control"]
+    # participants per trial: both arms of a parallel trial; in a crossover trial every patient
+    # receives both treatments, so the larger arm count is the number of patients
+    crossover = s["design"] == "crossover"
+    size = (s["n_ketamine"] + s["n_control"]).where(~crossover, s[["n_ketamine", "n_control"]].max(axis=1))
     pain = data.pain_scores
     with_primary = pain[pain["primary"].astype(bool)]["study_id"].unique()
     numbers = {
@@ -132,6 +135,8 @@ def risk_of_bias(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]
     levels = pd.Series(derived)
     numbers = {f"risk_of_bias.count_{lvl}": _num(int((levels == lvl).sum()), "count")
                for lvl in ("high", "unclear", "low")}
+    for domain, group in rob[rob["domain"] != "overall"].groupby("domain"):
+        numbers[f"risk_of_bias.count_high_{domain}"] = _num(int((group["judgement"] == "high").sum()), "count")
     published = rob[rob["domain"] == "overall"].set_index("study_id")["judgement"]
     disagreements = [sid for sid in derived if sid in published and published[sid] != derived[sid]]
     numbers["risk_of_bias.count_overall_disagreements"] = _num(len(disagreements), "count")

@@ -48,8 +48,7 @@ def build_registry(source_files: Iterable[str | Path], published_csv: str | Path
         entry = numbers.get(row["key"])
         if entry is None:
             continue
-        value = entry["value"] if isinstance(entry["value"], (int, float)) else None
-        entry.setdefault("published", []).append(comparison(value, row))
+        entry.setdefault("published", []).append(comparison(entry["value"], row))
     for key, entry in numbers.items():
         entry["key"] = key
     return {"schema": SCHEMA, "numbers": dict(sorted(numbers.items()))}

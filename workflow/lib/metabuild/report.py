@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from scipy import stats
 
 from metabuild.stats import consistency
 
-STATUS_ORDER = ["match", "inconsistent in paper", "reconstructed inputs", "unexplained", "not reproduced"]
+STATUS_ORDER = ["match", "inconsistent in paper", "reconstructed inputs", "unexplained", "not reproduced",
+                "extracted input"]
 
 
 @dataclass
@@ -45,8 +47,18 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
     for row in published.itertuples():
         by_location[row.location][row.key] = row.printed
     findings: dict[tuple[str, str], list[str]] = defaultdict(list)
+    anywhere = {row.key: row.printed for row in published.itertuples()}
     for location, printed in by_location.items():
         prefixes = {k.rsplit(".", 1)[0] for k in printed}
+        for prefix in prefixes:
+            # heterogeneity P printed beside I2 = 0: Q <= df, so P >= P(chi2_df > df)
+            q_p, i2, k = (printed.get(f"{prefix}.{x}") or anywhere.get(f"{prefix}.{x}") for x in ("q_p", "i2", "k"))
+            if q_p and i2 and k and _number(i2) == 0 and _number(k) and _number(k) > 1 and _number(q_p) is not None:
+                df = int(_number(k)) - 1
+                floor = float(stats.chi2.sf(df, df))
+                if _number(q_p) < floor:
+                    findings[(f"{prefix}.q_p", location)].append(
+                        f"I2 = {i2} means Q <= df = {df}, so the heterogeneity P is at least {floor:.2f}, not {q_p}")
         for prefix in prefixes:
             est, lo, hi = (printed.get(f"{prefix}.{s}") for s in ("estimate", "ci_lower", "ci_upper"))
             if est and lo and hi:
@@ -62,11 +74,17 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
                 except ValueError:
                     pass
             for arm in ("ketamine", "control"):
-                pct, events, n = (printed.get(f"{prefix}.{s}_{arm}") for s in ("percent", "events", "n"))
+                pct = printed.get(f"{prefix}.percent_{arm}")
+                # the counts may be printed elsewhere in the paper (e.g. Table 2) than the percentage
+                events, n = (printed.get(f"{prefix}.{s}_{arm}") or anywhere.get(f"{prefix}.{s}_{arm}")
+                             for s in ("events", "n"))
                 if pct and events and n:
                     f = consistency.check_percentage(int(float(events)), int(float(n)), pct)
                     if f:
                         findings[(f"{prefix}.percent_{arm}", location)].append(f.message)
+    findings_tables = _table_findings(published, by_location)
+    for k, v in findings_tables.items():
+        findings[k].extend(v)
     # the same quantity printed with different values in different places
     for key, group in published.groupby("key"):
         values = set(group["printed"].str.strip())
@@ -74,6 +92,79 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
             for row in group.itertuples():
                 others = ", ".join(f"{r.printed} ({r.location})" for r in group.itertuples() if r.location != row.location)
                 findings[(key, row.location)].append(f"the paper prints this quantity differently elsewhere: {others}")
+    return findings
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(str(text).replace("\u2212", "-").replace("%", "").strip())
+    except ValueError:
+        return None
+
+
+def _table_findings(published: pd.DataFrame, by_location: Mapping[str, Mapping[str, str]]) -> dict:
+    """Numbers in the text that do not follow from the paper's own tables or printed inputs."""
+    findings: dict[tuple[str, str], list[str]] = defaultdict(list)
+    table1 = defaultdict(dict)  # quantity -> study -> value, as printed in Table 1
+    for row in published.itertuples():
+        parts = row.key.split(".")
+        if parts[0] == "table1" and len(parts) == 3 and _number(row.printed) is not None:
+            table1[parts[2]][parts[1]] = _number(row.printed)
+    sums = {"studies.participants": "n_total", "studies.n_ketamine": "n_ketamine", "studies.n_control": "n_control"}
+    summaries = {"regimen.hours_median": ("hours_total", "median"), "regimen.hours_min": ("hours_total", "min"),
+                 "regimen.hours_max": ("hours_total", "max")}
+    for row in published.itertuples():
+        value = _number(row.printed)
+        if value is None:
+            continue
+        if row.key in sums and len(table1[sums[row.key]]) >= 2:
+            total = sum(table1[sums[row.key]].values())
+            if abs(total - value) > 0.5:
+                findings[(row.key, row.location)].append(
+                    f"Table 1's {sums[row.key]} values sum to {total:g}, not {row.printed}")
+        if row.key in summaries and len(table1[summaries[row.key][0]]) >= 2:
+            column, how = summaries[row.key]
+            values = pd.Series(list(table1[column].values()))
+            expected = getattr(values, how)()
+            if abs(expected - value) > 1e-9:
+                findings[(row.key, row.location)].append(
+                    f"the {how} of Table 1's {column} values is {expected:g}, not {row.printed}")
+    # sample sizes that do not follow from the printed power-calculation inputs
+    for location, printed in by_location.items():
+        sd, alpha, beta = (_number(printed.get(f"sample_size.{k}", "")) for k in ("sd", "alpha_percent", "type2_percent"))
+        if None in (sd, alpha, beta):
+            continue
+        from metabuild.stats.power import sample_size_two_means
+
+        for key, difference in (("sample_size.n_small", 1.0), ("sample_size.n_large", 1.5)):
+            if key in printed:
+                n = sample_size_two_means(difference, sd, alpha / 100, 1 - beta / 100).n_per_group
+                if _number(printed[key]) != n:
+                    findings[(key, location)].append(
+                        f"a {difference:g}-point difference with SD {sd:g}, alpha {alpha:g}% and power "
+                        f"{100 - beta:g}% needs {n} per group (t test), not {printed[key]}")
+    return findings
+
+
+def _grade_findings(published: pd.DataFrame, data_dir: Path) -> dict:
+    """A printed GRADE certainty that does not follow from the printed judgements."""
+    from metabuild.tables import certainty
+
+    findings: dict[tuple[str, str], list[str]] = defaultdict(list)
+    path = data_dir / "grade.csv"
+    if not path.exists():
+        return findings
+    grade = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for row in published.itertuples():
+        parts = row.key.split(".")
+        if parts[0] == "grade" and parts[-1] == "certainty":
+            judgements = grade[grade["outcome_id"] == parts[1]]
+            if judgements.empty:
+                continue
+            derived = certainty(dict(zip(judgements["domain"], judgements["judgement"], strict=True)))
+            if derived.lower() != str(row.printed).strip().lower():
+                findings[(row.key, row.location)].append(
+                    f"the judgements printed in the same row give {derived}, not {row.printed}")
     return findings
 
 
@@ -132,6 +223,8 @@ def reproduction_report(registry: Mapping[str, Any], published: pd.DataFrame,
                         data_dir: str | Path = "data") -> Report:
     numbers = registry["numbers"]
     findings = _group_findings(published)
+    for k, v in _grade_findings(published, Path(data_dir)).items():
+        findings[k].extend(v)
     reconstructed = _reconstructed_rows(Path(data_dir))
     rows = []
     for row in published.itertuples():
@@ -139,7 +232,10 @@ def reproduction_report(registry: Mapping[str, Any], published: pd.DataFrame,
         record = {"key": row.key, "location": row.location, "printed": row.printed,
                   "kind": getattr(row, "kind", ""), "note": getattr(row, "note", "")}
         flags = findings.get((row.key, row.location), [])
-        if entry is None:
+        if entry is None and row.key.startswith("table1."):
+            record.update(reproduced=None, text=None, difference=None, status="extracted input",
+                          reason="a study-level fact read from this place into data/; not recomputed")
+        elif entry is None:
             record.update(reproduced=None, text=None, difference=None, status="not reproduced",
                           reason="; ".join(flags) or "the pipeline computes no such number")
         else:
@@ -151,7 +247,7 @@ def reproduction_report(registry: Mapping[str, Any], published: pd.DataFrame,
                 status, reason = "match", ""
             elif flags:
                 status, reason = "inconsistent in paper", "; ".join(flags)
-            elif _uses_reconstructed(entry, reconstructed):
+            elif _uses_reconstructed(entry, reconstructed) and entry["kind"] not in ("count", "constant"):
                 status, reason = "reconstructed inputs", "computed from reconstructed study-level data"
             else:
                 status, reason = "unexplained", "no check explains the difference"
@@ -179,17 +275,18 @@ def _markdown(data: Mapping[str, Any]) -> str:
         "Each number the published paper prints, beside the value this build reproduces. "
         "A value matches when it rounds to the printed text.",
         "",
-        "| Published values | Match | Inconsistent in paper | Reconstructed inputs | Unexplained | Not reproduced |",
-        "|--:|--:|--:|--:|--:|--:|",
+        "| Published values | Match | Inconsistent in paper | Reconstructed inputs | Unexplained "
+        "| Not reproduced | Extracted input |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
         f"| {s['published_values']} | {s['match']} | {s['inconsistent in paper']} | {s['reconstructed inputs']} "
-        f"| {s['unexplained']} | {s['not reproduced']} |",
+        f"| {s['unexplained']} | {s['not reproduced']} | {s['extracted input']} |",
         "",
-        "| Key | Where printed | Printed | Reproduced | Difference | Status | Reason |",
-        "|:--|:--|--:|--:|--:|:--|:--|",
+        "| Key | Where printed | Printed | Reproduced | Difference | Status | Reason | Curator's note |",
+        "|:--|:--|--:|--:|--:|:--|:--|:--|",
     ]
     for r in data["rows"]:
         cells = [f"`{r['key']}`", r["location"], r["printed"], r["text"] or "", _fmt(r["difference"]),
-                 r["status"], r["reason"]]
+                 r["status"], r["reason"], r.get("note") or ""]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     lines += ["", f"Consistency gate over this build's own numbers: {s['gate_failures']} failure(s)."]
     for g in data["gate"]:

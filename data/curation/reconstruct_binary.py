@@ -1,0 +1,404 @@
+"""Reconstruct the study-level 2x2 counts behind the responder and adverse-effect analyses.
+
+The paper prints pooled relative risks (Results, Positive Response and Adverse Effects;
+Figure 4 is a picture) and, for responders and nausea, the arm totals (Table 2). This script
+searches ALL integer event counts (every trial, both arms) that are consistent with what the
+paper states, pools each candidate with the project's statistics (log RR with Stata's 0.5
+zero-cell rule, DerSimonian-Laird), and keeps the candidates that reproduce the published
+RR and 95% CI within printed rounding; ties are broken by the documented rule of each
+outcome (TIE_BREAK). It writes data/binary_outcomes.csv (reconstructed rows say so) and
+data/curation/output/residuals_binary.md.
+
+Heterogeneity definition (one switch): HETEROGENEITY = "mh" computes Cochran's Q around the
+Mantel-Haenszel pooled log RR, as Stata's ``metan ..., rr random`` does; "iv" uses the
+inverse-variance fixed-effect centre (metafor's ``rma(method="DL")``). Run with
+``--heterogeneity iv`` to see the other definition.
+
+Run:  python data/curation/reconstruct_binary.py   (a few seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA, OUT, check_value, fmt, md_table, published_for, read_published, write_csv  # noqa: E402
+
+from metabuild.stats.effects import log_risk_ratio, zero_cell_corrected  # noqa: E402
+from metabuild.stats.pooling import cochran_q, dersimonian_laird, mantel_haenszel_log_rr  # noqa: E402
+
+SCRIPT = "data/curation/reconstruct_binary.py"
+HETEROGENEITY = "mh"
+Z975 = 1.959963984540054
+PUBS = read_published()
+
+
+@dataclass
+class Trial:
+    study: str
+    n1: int
+    n2: int
+    a: int | None = None  # ketamine events if extracted (fixed), else searched
+    c: int | None = None  # control events if extracted (fixed), else searched
+    a_max: int | None = None  # upper bound on searched ketamine events
+    a_source: str = ""
+    n_source: str = "Table 1"
+
+
+@dataclass
+class Outcome:
+    name: str
+    definition: str
+    trials: list[Trial]
+    why: str  # why these trials
+    totals: tuple[int | None, int | None] = (None, None)  # published events total (ketamine, control)
+    optional: list[Trial] = field(default_factory=list)  # added (0, 1, then 2) only if no exact fit
+    tie_break: str = ""
+
+
+EICH_N = "10 vs 10 (crossover; the ketamine-alone and saline sessions; implied by Table 2 totals, data/README.md)"
+OUTCOMES = [
+    Outcome(
+        "responder", "study-designated positive response (Salas >=30%, Eichenberger and Noppers >=50% pain reduction)",
+        [Trial("salas2012", 11, 9, n_source="Table 1"),
+         Trial("eichenberger2008", 10, 10, n_source=EICH_N),
+         Trial("noppers2011", 12, 12, n_source="Table 1")],
+        "Results ¶ Positive Response: refs 25, 26, 28; Table 2 row 2: 17/33 vs 6/31",
+        totals=(17, 6),
+        tie_break="pooled P within the rounding of the printed .029, then pooled Freeman-Tukey proportions closest to the printed 51.3% and 19.4%",
+    ),
+    Outcome(
+        "nausea", "nausea reported during or after the infusion",
+        [Trial("sigtermans2009", 30, 30, a=19, a_source="Table 1, row Sigtermans et al"),
+         Trial("schwartzman2009", 9, 10, a_max=6),
+         Trial("eichenberger2008", 10, 10, n_source=EICH_N)],
+        "Table 2 row 4: 3 trials, 49 vs 50 patients; the only 3-trial combination of Table 1 arm sizes "
+        "giving 49/50 is Sigtermans 30/30 + Schwartzman 9/10 + Eichenberger 10/10",
+        tie_break="fewest events not printed in Table 1 (Schwartzman's ketamine events capped at the 6 "
+                  "patients of its combined adverse-effect count)",
+    ),
+    Outcome(
+        "psychotomimetic", "psychotomimetic effects (hallucinations, delusions, dysphoria, feeling 'high' or emotional)",
+        [Trial("sigtermans2009", 30, 30, a=23, a_source="Table 1, row Sigtermans et al"),
+         Trial("amr2010", 20, 20, a=3, a_source="Table 1, row Amr: short-duration delusions"),
+         Trial("eichenberger2008", 10, 10, a=5, a_source="Table 1, row Eichenberger et al: light visual "
+               "hallucinations, hearing impairment, impairment of proprioception", n_source=EICH_N),
+         Trial("mitchell2002", 18, 17, a=6, a_source="Table 1, row Mitchell and Fallon: 'feeling more "
+               "emotional than usual'")],
+        "Table 1 prints a psychotomimetic count for the ketamine arm of Sigtermans, Amr, Eichenberger and "
+        "Mitchell; Noppers (quantities not noted) and Schwartzman (dysphoria within a combined count of 6) "
+        "are added only if these cannot give the published RR and CI; trial set not printed - assumption",
+        optional=[Trial("noppers2011", 12, 12), Trial("schwartzman2009", 9, 10, a_max=6)],
+        tie_break="fewest trials added, then a pooled P within the rounding of the printed P, then fewest events not printed in Table 1",
+    ),
+    Outcome(
+        "headache", "headache",
+        [Trial("sigtermans2009", 30, 30, a=13, a_source="Table 1, row Sigtermans et al"),
+         Trial("schwartzman2009", 9, 10, a_max=6)],
+        "Table 1 names headache for Sigtermans (13) and Schwartzman (within a combined count of 6); trials "
+        "are added one at a time from the others (counts free) only if these cannot give the published RR "
+        "and CI; the trial set is not printed - assumption",
+        optional=[Trial("amr2010", 20, 20), Trial("eichenberger2008", 10, 10, n_source=EICH_N),
+                  Trial("noppers2011", 12, 12), Trial("mitchell2002", 18, 17)],
+        tie_break="fewest trials added, then a pooled P within the rounding of the printed P, then fewest events not printed in Table 1",
+    ),
+    Outcome(
+        "tiredness", "tiredness / fatigue",
+        [Trial("schwartzman2009", 9, 10, a_max=6)],
+        "Table 1 names tiredness only for Schwartzman (within a combined count of 6); trials are added one "
+        "at a time from the others (counts free) only if it cannot give the published RR and CI alone; the "
+        "trial set is not printed - assumption",
+        optional=[Trial("amr2010", 20, 20), Trial("eichenberger2008", 10, 10, n_source=EICH_N),
+                  Trial("noppers2011", 12, 12), Trial("mitchell2002", 18, 17), Trial("sigtermans2009", 30, 30)],
+        tie_break="fewest trials added, then a pooled P within the rounding of the printed P, then fewest events not printed in Table 1",
+    ),
+]
+# Rows with a count printed in Table 1 but no pooled analysis: stored for completeness.
+SINGLE_ARM = [
+    ("sigtermans2009", "vomiting", "ketamine", 14, 30, "vomiting", "Table 1, row Sigtermans et al (ketamine arm; "
+     "'reported by one study', Results ¶ Adverse Effects; control count not printed)"),
+    ("eichenberger2008", "sedation", "ketamine", 3, 10, "sedation (1 deep sedation requiring temporary stoppage + 2 "
+     "sedation)", "Table 1, row Eichenberger et al (ketamine arm; control count not printed)"),
+]
+
+
+# ---------------------------------------------------------------- pooling
+def pool_project(a, n1, c, n2, het: str):
+    """The project's statistics: log RR (0.5 zero-cell rule) + DerSimonian-Laird."""
+    es = log_risk_ratio(a, n1, c, n2)
+    k = es.kept
+    q = None
+    if het == "mh":
+        a_, n1_, c_, n2_, _ = zero_cell_corrected(a, n1, c, n2)
+        centre = mantel_haenszel_log_rr(a_[k], n1_[k], c_[k], n2_[k])
+        q = cochran_q(es.yi[k], es.vi[k], centre=centre)
+    return dersimonian_laird(es.yi[k], es.vi[k], q=q)
+
+
+def pool_batch(A, N1, C, N2, het: str):
+    """Vectorised copy of pool_project over candidate rows (shape (m, k)); returns dict of arrays.
+    Used for the exhaustive search only; the chosen candidate is re-pooled with pool_project."""
+    A, N1, C, N2 = (np.asarray(x, float) for x in (A, N1, C, N2))
+    zero = (A == 0) | (C == 0) | (A == N1) | (C == N2)
+    drop = ((A == 0) & (C == 0)) | ((A == N1) & (C == N2))
+    add = np.where(zero & ~drop, 0.5, 0.0)
+    a, c, n1, n2 = A + add, C + add, N1 + 2 * add, N2 + 2 * add
+    keep = ~drop
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(keep, np.log(a / n1) - np.log(c / n2), 0.0)
+        v = np.where(keep, 1 / a - 1 / n1 + 1 / c - 1 / n2, np.inf)
+    w = np.where(keep, 1 / v, 0.0)
+    sw = w.sum(1)
+    kk = keep.sum(1)
+    if het == "mh":
+        big = n1 + n2
+        num = np.where(keep, a * n2 / big, 0).sum(1)
+        den = np.where(keep, c * n1 / big, 0).sum(1)
+        centre = np.log(num / den)
+    else:
+        centre = (w * y).sum(1) / sw
+    q = (w * (y - centre[:, None]) ** 2).sum(1)
+    df = kk - 1
+    cc = sw - (w * w).sum(1) / sw
+    tau2 = np.where(df > 0, np.maximum(0, (q - df) / cc), 0.0)
+    ws = np.where(keep, 1 / (v + tau2[:, None]), 0.0)
+    mu = (ws * y).sum(1) / ws.sum(1)
+    se = ws.sum(1) ** -0.5
+    i2 = np.where((df > 0) & (q > 0), np.maximum(0, (q - df) / np.where(q > 0, q, 1)) * 100, 0.0)
+    from scipy.special import erfc
+
+    return {"estimate": np.exp(mu), "ci_lower": np.exp(mu - Z975 * se), "ci_upper": np.exp(mu + Z975 * se),
+            "i2": i2, "p": erfc(np.abs(mu / se) / math.sqrt(2)), "k": kk}
+
+
+def ft_pooled_proportion(x, n) -> float:
+    """Freeman-Tukey double arcsine, DL random effects, Miller back-transform with the harmonic
+    mean n (Stata metaprop, as in Methods ¶ Data Analysis)."""
+    x, n = np.asarray(x, float), np.asarray(n, float)
+    t = np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))
+    v = 1 / (n + 0.5)
+    p = dersimonian_laird(t, v)
+    hm = len(n) / np.sum(1 / n)
+    tt = p.estimate
+    s = math.sin(tt)
+    inner = 1 - (s + (s - 1 / s) / hm) ** 2
+    return 0.5 * (1 - math.copysign(1, math.cos(tt)) * math.sqrt(max(inner, 0.0)))
+
+
+# ---------------------------------------------------------------- search
+MAX_EXHAUSTIVE = 6_000_000
+
+
+def published(outcome: str, stat: str, loc_prefix: str | None = None):
+    key = {"responder": "responders"}.get(outcome, outcome) + "." + stat
+    return published_for(PUBS, key, loc_prefix)
+
+
+def _targets(o: Outcome):
+    out = []
+    for stat in ("estimate", "ci_lower", "ci_upper", "i2"):
+        ps = published(o.name, stat)
+        if ps:
+            out.append((stat, ps[0].value, ps[0].tol))
+    return out
+
+
+def _score(trials, A, C, het, targets):
+    N1 = np.broadcast_to(np.array([t.n1 for t in trials], float), A.shape)
+    N2 = np.broadcast_to(np.array([t.n2 for t in trials], float), A.shape)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        res = pool_batch(A, N1, C, N2, het)
+        scaled = np.stack([(res[s] - v) / tol for s, v, tol in targets], 1)
+    scaled = np.where(np.isfinite(scaled), scaled, 1e9)
+    return (np.abs(scaled) > 1 + 1e-9).sum(1), (scaled**2).sum(1)
+
+
+def _ranges(trials):
+    ra = [[t.a] if t.a is not None else range(0, (t.a_max if t.a_max is not None else t.n1) + 1) for t in trials]
+    rc = [[t.c] if t.c is not None else range(0, t.n2 + 1) for t in trials]
+    return ra, rc
+
+
+def exhaustive(trials, o: Outcome, het, targets):
+    """Every integer table (one batch per ketamine-arm vector); keeps the 200 best per batch."""
+    ra, rc = _ranges(trials)
+    C_all = np.array(list(itertools.product(*rc)), float)
+    if o.totals[1] is not None:
+        C_all = C_all[C_all.sum(1) == o.totals[1]]
+    keep, n_all = [], 0
+    for a_vec in itertools.product(*ra):
+        if o.totals[0] is not None and sum(a_vec) != o.totals[0]:
+            continue
+        A = np.tile(np.array(a_vec, float), (len(C_all), 1))
+        n_out, sq = _score(trials, A, C_all, het, targets)
+        n_all += len(C_all)
+        best = np.argsort(n_out * 1e12 + sq)[:200]
+        keep.append((A[best], C_all[best], n_out[best], sq[best]))
+    return (np.vstack([k[0] for k in keep]), np.vstack([k[1] for k in keep]),
+            np.concatenate([k[2] for k in keep]), np.concatenate([k[3] for k in keep]), n_all)
+
+
+def local_search(trials, het, targets, seed=7, restarts=60, iters=400):
+    """Seeded integer hill-climbing with restarts, for trial sets too large to enumerate."""
+    rng = np.random.default_rng(seed)
+    ra, _ = _ranges(trials)
+    lo_a, hi_a = np.array([min(r) for r in ra]), np.array([max(r) for r in ra])
+    n2 = np.array([t.n2 for t in trials])
+    m = len(trials)
+    sols = []
+    for _ in range(restarts):
+        a, c = rng.integers(lo_a, hi_a + 1), rng.integers(0, np.minimum(n2, 4) + 1)
+        o_, s_ = _score(trials, a[None].astype(float), c[None].astype(float), het, targets)
+        cur = (int(o_[0]), float(s_[0]))
+        for _ in range(iters):
+            a2, c2 = a.copy(), c.copy()
+            j, st = rng.integers(2 * m), rng.choice((-1, 1))
+            if j < m:
+                a2[j] = np.clip(a2[j] + st, lo_a[j], hi_a[j])
+            else:
+                c2[j - m] = np.clip(c2[j - m] + st, 0, n2[j - m])
+            o_, s_ = _score(trials, a2[None].astype(float), c2[None].astype(float), het, targets)
+            if (int(o_[0]), float(s_[0])) <= cur:
+                a, c, cur = a2, c2, (int(o_[0]), float(s_[0]))
+        sols.append((a, c, cur))
+    return (np.array([s[0] for s in sols], float), np.array([s[1] for s in sols], float),
+            np.array([s[2][0] for s in sols]), np.array([s[2][1] for s in sols]), restarts * iters)
+
+
+def p_miss(o: Outcome, trials, a, c, het) -> float:
+    """Distance of the pooled P from a printed '= ' P value, in rounding units beyond tolerance
+    (0 when within rounding or when the printed form is '<')."""
+    ps = [x for x in published(o.name, "p") if x.bound is None and x.value is not None]
+    if not ps:
+        return 0.0
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        r = pool_batch(np.array([a], float), np.array([[t.n1 for t in trials]], float),
+                       np.array([c], float), np.array([[t.n2 for t in trials]], float), het)
+    return max(0.0, abs(r["p"][0] - ps[0].value) / ps[0].tol - 1)
+
+
+def tiebreak(o: Outcome, trials, a, c) -> float:
+    if o.name == "responder":
+        pk = ft_pooled_proportion(a, [t.n1 for t in trials]) * 100
+        pc = ft_pooled_proportion(c, [t.n2 for t in trials]) * 100
+        return round(abs(pk - 51.3) + abs(pc - 19.4), 6)
+    free = [j for j, t in enumerate(trials) if t.a is None]
+    return float(a[free].sum() + c.sum())
+
+
+def search(o: Outcome, het: str):
+    """Trial sets: the named trials, then with 1, then 2 optional trials added; the first level with
+    an exact candidate wins (else the closest candidate over all levels)."""
+    targets = _targets(o)
+    tried, best = [], None
+    for n_add in range(0, min(2, len(o.optional)) + 1):
+        level = []
+        for extra in itertools.combinations(o.optional, n_add):
+            trials = o.trials + list(extra)
+            ra, rc = _ranges(trials)
+            size = math.prod(len(r) for r in ra) * math.prod(len(r) for r in rc)
+            if size <= MAX_EXHAUSTIVE or o.totals[0] is not None:
+                A, C, n_out, sq, n_s = exhaustive(trials, o, het, targets)
+                how = "exhaustive"
+            else:
+                A, C, n_out, sq, n_s = local_search(trials, het, targets)
+                how = "local search (seeded, 60 restarts)"
+            tried.append((tuple(t.study for t in trials), how, n_s, int((n_out == 0).sum())))
+            level.append((trials, A, C, n_out, sq))
+        exact = any((x[3] == 0).any() for x in level)
+        for trials, A, C, n_out, sq in level:
+            for i in range(len(A)):
+                key = (int(n_out[i]), 0.0 if n_out[i] == 0 else float(sq[i]),
+                       round(p_miss(o, trials, A[i], C[i], het), 6), tiebreak(o, trials, A[i], C[i]), float(sq[i]))
+                if best is None or key < best[0]:
+                    best = (key, trials, A[i].astype(int), C[i].astype(int))
+        if exact:
+            break
+    return best, tried, targets
+
+
+# ---------------------------------------------------------------- main
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--heterogeneity", choices=("mh", "iv"), default=HETEROGENEITY)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    het = args.heterogeneity
+    lines = ["# Residuals: responders and adverse effects", "",
+             f"Generated by `{SCRIPT}` (heterogeneity: "
+             f"{'Q around the Mantel-Haenszel estimate, as Stata metan' if het == 'mh' else 'inverse-variance Q'}).",
+             "Residual = published - reproduced; tolerance = half a unit of the last printed decimal.",
+             "Percentages are pooled Freeman-Tukey proportions (Stata metaprop); the raw totals are in the note.", ""]
+    rows_out, tally = [], {}
+    for o in OUTCOMES:
+        (key, trials, a, c), tried, targets = search(o, het)
+        n1 = np.array([t.n1 for t in trials])
+        n2 = np.array([t.n2 for t in trials])
+        p = pool_project(a, n1, c, n2, het)
+        block = [f"## {o.name}", "", f"Why these trials: {o.why}.", "",
+                 "Trial sets searched (method, candidates, candidates within rounding on RR and both CI bounds"
+                 + (" and I2" if any(t[0] == "i2" for t in targets) else "") + "):", ""]
+        block += [f"- {', '.join(st)}: {how}, {n_s}, {n_ok}" for st, how, n_s, n_ok in tried]
+        block += ["", f"Chosen: {'exact' if key[0] == 0 else 'closest - no candidate reproduces every value'}; "
+                  f"tie-break: {o.tie_break}.", ""]
+        trows = [[t.study, f"{a[j]}/{t.n1}", f"{c[j]}/{t.n2}",
+                  "extracted (Table 1)" if t.a is not None else "reconstructed"] for j, t in enumerate(trials)]
+        block += [md_table(["study", "ketamine events/n", "control events/n", "ketamine events"], trows), ""]
+        rep = {"estimate": math.exp(p.estimate), "ci_lower": math.exp(p.ci_lower), "ci_upper": math.exp(p.ci_upper),
+               "i2": p.i2, "p": p.p, "k": p.k, "events_ketamine": a.sum(), "events_control": c.sum(),
+               "n_ketamine": n1.sum(), "n_control": n2.sum(),
+               "percent_ketamine": 100 * ft_pooled_proportion(a, n1),
+               "percent_control": 100 * ft_pooled_proportion(c, n2)}
+        prow = []
+        key0 = {"responder": "responders"}.get(o.name, o.name)
+        tally.setdefault(o.name, [0, 0])
+        for stat in rep:
+            for pub in published_for(PUBS, f"{key0}.{stat}"):
+                r, ok = check_value(pub, float(rep[stat]))
+                if stat in ("estimate", "ci_lower", "ci_upper", "i2", "p") and pub.location.startswith("Results"):
+                    tally[o.name][0] += ok
+                    tally[o.name][1] += 1
+                note = ""
+                if stat.startswith("percent"):
+                    raw = 100 * (a.sum() / n1.sum() if stat.endswith("ketamine") else c.sum() / n2.sum())
+                    note = f"raw {raw:.2f}%"
+                prow.append([f"`{pub.key}`", pub.location, pub.printed, fmt(float(rep[stat]), 4),
+                             fmt(r, 4) if r is not None else "", "yes" if ok else "**no**", note])
+        block += [md_table(["key", "location", "printed", "reproduced", "published - reproduced",
+                            "within rounding", "note"], prow), ""]
+        print("\n".join(block))
+        lines += block
+        for j, t in enumerate(trials):
+            for arm, ev, n, extracted in (("ketamine", a[j], t.n1, t.a is not None),
+                                          ("control", c[j], t.n2, t.c is not None)):
+                src = (t.a_source if extracted else
+                       f"reconstructed (integer search matching the published RR and CI, {SCRIPT})")
+                rows_out.append({"study_id": t.study, "outcome": o.name, "arm": arm, "events": int(ev), "n": int(n),
+                                 "definition": o.definition, "source": f"{src}; n: {t.n_source}"})
+    summary = [f"- {o}: {ok}/{n} of the values printed in Results ¶ Positive Response / Adverse Effects "
+               "(RR, CI bounds, P, I2) within printed rounding" for o, (ok, n) in tally.items()]
+    lines += ["## Summary", ""] + summary + [""]
+    print("\n".join(summary))
+    for study, outcome, arm, ev, n, definition, src in SINGLE_ARM:
+        rows_out.append({"study_id": study, "outcome": outcome, "arm": arm, "events": ev, "n": n,
+                         "definition": definition, "source": src})
+    if not args.no_write:
+        write_csv(DATA / "binary_outcomes.csv", ["study_id", "outcome", "arm", "events", "n", "definition", "source"],
+                  rows_out)
+        suffix = "" if het == HETEROGENEITY else f"_{het}"
+        (OUT / f"residuals_binary{suffix}.md").write_text("\n".join(lines), encoding="utf-8")
+        print("wrote data/binary_outcomes.csv, data/curation/output/residuals_binary.md")
+
+
+if __name__ == "__main__":
+    main()
