@@ -393,11 +393,14 @@ def main() -> None:
         rows_out.append({"study_id": study, "outcome": outcome, "arm": arm, "events": ev, "n": n,
                          "definition": definition, "source": src})
     if not args.no_write:
-        write_csv(DATA / "binary_outcomes.csv", ["study_id", "outcome", "arm", "events", "n", "definition", "source"],
-                  rows_out)
-        suffix = "" if het == HETEROGENEITY else f"_{het}"
-        (OUT / f"residuals_binary{suffix}.md").write_text("\n".join(lines), encoding="utf-8")
-        print("wrote data/binary_outcomes.csv, data/curation/output/residuals_binary.md")
+        if het == HETEROGENEITY:
+            write_csv(DATA / "binary_outcomes.csv",
+                      ["study_id", "outcome", "arm", "events", "n", "definition", "source"], rows_out)
+            (OUT / "residuals_binary.md").write_text("\n".join(lines), encoding="utf-8")
+            print("wrote data/binary_outcomes.csv, data/curation/output/residuals_binary.md")
+        else:  # the other heterogeneity definition: comparison only, the data file is not touched
+            (OUT / f"residuals_binary_{het}.md").write_text("\n".join(lines), encoding="utf-8")
+            print(f"wrote data/curation/output/residuals_binary_{het}.md (data file unchanged)")
 
 
 if __name__ == "__main__":

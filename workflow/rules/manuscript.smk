@@ -14,7 +14,7 @@ rule render_document:
         numbers=f"{RESULTS}/numbers.json",
         figures=FIGURES,
         tables=TABLES,
-        report=f"{RESULTS}/reports/reproduction.md",
+        report=f"{RESULTS}/reports/reproduction_appendix.md",
         support=ws.manuscript_support_files(),
         code=library("render"),
     output:

@@ -25,16 +25,38 @@ rule number_registry:
         "../scripts/number_registry.py"
 
 
+rule sensitivity_plausible:
+    """Every pain analysis rerun on the reconstruction with every SD >= 1 (data/curation/)."""
+    input:
+        plausible="data/curation/output/plausible_fit.csv",
+        data=ancient(data_file("pain_scores.csv")),
+        studies=ancient(data_file("studies.csv")),
+        code=library("analysis", "stats/pooling", "stats/metareg"),
+    output:
+        f"{RESULTS}/reports/sensitivity_plausible.json",
+    params:
+        digest=lambda w: "|".join(DIGESTS[n] for n, s in ANALYSES.items() if s["outcome"] == "pain"),
+    conda:
+        CONDA_ENV
+    log:
+        f"{RESULTS}/logs/sensitivity_plausible.log",
+    script:
+        "../scripts/sensitivity_plausible.py"
+
+
 rule reproduction_report:
     """Every published value beside the reproduced one, with the reason for each mismatch."""
     input:
         numbers=f"{RESULTS}/numbers.json",
         published=data_file("published_values.csv"),
-        code=library("report", "stats/consistency", "formatting"),
+        grade=data_file("grade.csv"),
+        sensitivity=f"{RESULTS}/reports/sensitivity_plausible.json",
+        code=library("report", "stats/consistency", "stats/power", "formatting", "tables"),
     output:
         md=f"{RESULTS}/reports/reproduction.md",
         html=f"{RESULTS}/reports/reproduction.html",
         json=f"{RESULTS}/reports/reproduction.json",
+        appendix=f"{RESULTS}/reports/reproduction_appendix.md",
     params:
         gate=config["consistency_gate"],
     conda:
