@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from metabuild.data import (
     FILES,
     DataValidationError,

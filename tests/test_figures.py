@@ -11,12 +11,13 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from PIL import Image
+
 from metabuild.figures import forest_plot, leave_one_out_plot, prisma_flow, risk_of_bias_grid, save_figure
 from metabuild.figures.common import PNG_DPI, fmt_ci, fmt_num, fmt_p, wrap_segments
 from metabuild.figures.flow import build_prisma_flow
 from metabuild.figures.forest import axis_ticks, build_forest, build_leave_one_out
 from metabuild.figures.rob import build_risk_of_bias_grid
-from PIL import Image
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from metabuild.render import RenderError, render_document
 
 REPO = Path(__file__).resolve().parents[1]

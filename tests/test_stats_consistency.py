@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from metabuild.stats.consistency import (
     check_ci_symmetry,
     check_i2,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from r_oracle import RAbsent, run_jobs
+
 from metabuild.stats.bias import begg_test, egger_test
 from metabuild.stats.effects import log_risk_ratio, mean_difference
 from metabuild.stats.metareg import meta_regression
 from metabuild.stats.pooling import dersimonian_laird, inverse_variance_fixed, rr_random_effects
 from metabuild.stats.proportions import freeman_tukey, pooled_proportion
 from metabuild.stats.sensitivity import leave_one_out
-from r_oracle import RAbsent, run_jobs
 
 pytestmark = pytest.mark.needs_r
 TOL = dict(rtol=1e-6, atol=1e-6)

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
+
 from metabuild.stats.bias import begg_test, egger_test
 from metabuild.stats.dose import cumulative_dose_mg, dose_class
 from metabuild.stats.effects import log_risk_ratio, mean_difference, zero_cell_corrected
@@ -27,7 +29,6 @@ from metabuild.stats.proportions import (
     wilson_ci,
 )
 from metabuild.stats.sensitivity import leave_one_out, leave_one_out_rr
-from scipy import stats
 
 
 # --- effects ---------------------------------------------------------------------------------
