@@ -9,7 +9,7 @@ snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 published = pd.read_csv(snakemake.input.published, dtype=str, keep_default_na=False)
 report = reproduction_report(read_json(snakemake.input.numbers), published, snakemake.config["data_dir"],
-                             sensitivity=read_json(snakemake.input.sensitivity))
+                             sensitivity=read_json(snakemake.input.sensitivity[0]) if snakemake.input.sensitivity else None)
 write_json(snakemake.output.json, report.data)
 write_text(snakemake.output.md, report.markdown)
 write_text(snakemake.output.html, report.html)

@@ -43,6 +43,6 @@ for name, spec in config["analyses"].items():
     if pair["data"].get("metareg"):
         rows.append({"key": f"{name}.metareg", **{label: {"p": r["metareg"].get("p")} for label, r in pair.items()}})
 smallest = plausible.groupby("study_id")["sd"].min()
-write_json(snakemake.output[0], {"rows": rows, "min_sd_plausible": float(smallest.min()),
+write_json(snakemake.output[0], {"rows": rows, "label": config["sensitivity"]["label"], "min_sd_plausible": float(smallest.min()),
                                  "min_sd_data": float(dataset.pain_scores["sd"].min()),
                                  "provenance": job_provenance(snakemake)})

@@ -282,7 +282,7 @@ def _sensitivity_markdown(sensitivity: Mapping[str, Any] | None) -> str:
         "scores show (as if a standard error had been extracted as an SD). Refitting the same published values "
         f"with every SD at least {format_number(sensitivity['min_sd_plausible'], 'estimate')} gives:",
         "",
-        "| Analysis | As reconstructed (data files) | Every SD ≥ 1 |",
+        f"| Analysis | As reconstructed (data files) | {sensitivity.get('label', 'Alternative')} |",
         "|:--|:--|:--|",
     ]
     for row in sensitivity["rows"]:
