@@ -2,12 +2,16 @@
 # leaves no output behind), and the per-job data digests that make a one-cell edit rerun
 # only the jobs that read that cell.
 
+import os
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "lib"))
+LIBRARY_PATH = str(Path(workflow.basedir) / "workflow" / "lib")
+sys.path.insert(0, LIBRARY_PATH)
+# jobs import the library of this checkout, not whichever copy happens to be pip-installed
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [LIBRARY_PATH, os.environ.get("PYTHONPATH")]))
 
 from metabuild import workflow_support as ws  # noqa: E402
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metabuild.stats import effects, pooling
+from metabuild.stats import effects
 
 # Comparison operators a derived attribute may use (config never executes code: these
 # names are looked up here, never evaluated).
@@ -130,6 +130,9 @@ def _study_effects(wide: pd.DataFrame, measure: str) -> effects.EffectSizes:
 
 def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[dict, list[dict]]:
     """Pool one set of studies; returns (pooled dict, per-study dicts)."""
+    # imported here: scipy is slow to import, and the Snakefile imports this module to plan jobs
+    from metabuild.stats import pooling
+
     es = _study_effects(wide, measure)
     kept = wide[es.kept]
     if measure == "RR":
@@ -142,11 +145,10 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
     studies = []
     weights = dict(zip(kept.index, result["weights"], strict=True))
     z = 1.959963984540054
-    for (study_id, row), y, v, keep in zip(wide.iterrows(), es.yi, es.vi, es.kept, strict=True):
+    records = wide.drop(columns=[c for c in wide.columns if c.startswith("_row")]).to_dict("records")
+    for study_id, row, y, v, keep in zip(wide.index, records, es.yi, es.vi, es.kept, strict=True):
         entry: dict[str, Any] = {"study_id": study_id}
-        for col in row.index:
-            if not col.startswith("_row"):
-                entry[col] = _plain(row[col])
+        entry.update({col: _plain(value) for col, value in row.items()})
         if keep:
             lo, hi = y - z * math.sqrt(v), y + z * math.sqrt(v)
             entry.update(yi=float(y), vi=float(v), weight=weights[study_id])
@@ -313,9 +315,25 @@ def _plain_dict(obj: Any) -> dict:
 
 
 def _leave_one_out(wide, measure, spec) -> list[dict]:
+    """The pooled result without each study in turn (on arrays: k poolings of k-1 studies,
+    not k rebuilds of the per-study table)."""
+    from metabuild.stats import pooling
+
     rows = []
-    for study_id in wide.index:
-        pooled, _ = _pool(wide.drop(index=study_id), measure, spec)
+    for position, study_id in enumerate(wide.index):
+        rest = wide.iloc[[i for i in range(len(wide)) if i != position]]
+        if measure == "RR":
+            fit = pooling.rr_random_effects(rest["events_ketamine"], rest["n_ketamine"], rest["events_control"],
+                                            rest["n_control"], heterogeneity=spec.get("rr_heterogeneity", "mh"))
+        else:
+            es = _study_effects(rest, measure)
+            fit = pooling.dersimonian_laird(es.yi, es.vi)
+        pooled = fit.to_dict()
+        pooled.pop("weights")
+        if measure == "RR":
+            for key in ("estimate", "ci_lower", "ci_upper"):
+                pooled[f"log_{key}"] = pooled[key]
+                pooled[key] = math.exp(pooled[key])
         rows.append({"omitted": study_id, "omitted_label": wide.loc[study_id, "label"], **pooled})
     return rows
 

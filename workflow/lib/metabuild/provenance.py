@@ -8,6 +8,7 @@ can go from a printed number to the exact code, parameters and data rows behind 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import time
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,28 @@ SOFTWARE = ("metabuild", "snakemake", "numpy", "pandas", "scipy", "statsmodels",
             "frictionless", "pypandoc_binary", "typst")
 
 
+def _without_times(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_times(v) for k, v in data.items() if k != "built_at"}
+    if isinstance(data, list):
+        return [_without_times(v) for v in data]
+    return data
+
+
 def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file. For the workflow's own JSON outputs the hash is of the content
+    without its ``built_at`` fields (canonical JSON), so that the one field that is a time by
+    design does not make every downstream hash, and so every document, differ between two
+    otherwise identical builds."""
+    path = Path(path)
+    if path.suffix == ".json" and not str(path).startswith(("data/", "config/")):
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            content = None
+        if isinstance(content, dict):
+            canonical = json.dumps(_without_times(content), sort_keys=True, ensure_ascii=False)
+            return hashlib.sha256(canonical.encode()).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 16), b""):

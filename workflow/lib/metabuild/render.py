@@ -149,16 +149,22 @@ def _pandoc_path() -> str:
 
 def _pandoc(qmd: Path, to: str, args: Iterable[str], cfg: dict[str, Any], numbers_file: Path | None,
             output: Path | None) -> bytes:
-    cmd = [_pandoc_path(), str(qmd), "--from", "markdown", "--to", to, "--standalone"]
+    # paths relative to the document's folder (pandoc runs there): pandoc records some of them
+    # in its outputs (e.g. the bibliography in DOCX docProps/custom.xml), and an absolute path
+    # would make two builds in different folders differ
+    def here(path: Path | str) -> str:
+        return os.path.relpath(Path(path).resolve(), qmd.parent.resolve())
+
+    cmd = [_pandoc_path(), str(qmd.name), "--from", "markdown", "--to", to, "--standalone"]
     if numbers_file is not None:
-        cmd += ["--metadata", f"numbers-file={Path(numbers_file).resolve()}"]
+        cmd += ["--metadata", f"numbers-file={here(numbers_file)}"]
     for f in cfg["filters"]:
-        cmd += ["--lua-filter", str(f)]
+        cmd += ["--lua-filter", here(f)]
     cmd += ["--citeproc"]  # after the filters: crossref.lua must see @fig-/@tbl- first
     for b in cfg["bibliography"]:
-        cmd += ["--bibliography", str(b)]
+        cmd += ["--bibliography", here(b)]
     if cfg["csl"] is not None:
-        cmd += ["--csl", str(cfg["csl"])]
+        cmd += ["--csl", here(cfg["csl"])]
     cmd += list(args)
     if output is not None:
         cmd += ["--output", str(output)]

@@ -15,6 +15,7 @@ ships inside matplotlib (so no system font can be picked up instead).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import tempfile
@@ -61,6 +62,7 @@ RC: dict[str, object] = {
 }
 
 SVG_METADATA = {"Date": None, "Creator": None}
+MAX_PNG_PIXELS = 12000
 PNG_METADATA = {"Software": None}
 
 _TEXT2PATH = TextToPath()
@@ -106,9 +108,12 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     if stem.suffix in (".svg", ".png"):  # tolerate a stem given with a suffix
         stem = stem.with_suffix("")
     svg, png = stem.parent / f"{stem.name}.svg", stem.parent / f"{stem.name}.png"
+    # 300 dpi, except for very tall figures (a forest plot of hundreds of studies), whose PNG
+    # is capped at MAX_PNG_PIXELS tall: the SVG stays the full-resolution version
+    dpi = min(PNG_DPI, MAX_PNG_PIXELS / fig.get_figheight())
     with style():
         _atomic_write(svg, lambda fh: fig.savefig(fh, format="svg", metadata=SVG_METADATA))
-        _atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=PNG_DPI, metadata=PNG_METADATA))
+        _atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))
     return [svg, png]
 
 
@@ -119,6 +124,7 @@ def font(size: float = BASE_FONTSIZE, weight: str = "normal", style_: str = "nor
     return FontProperties(family=FONT_FAMILY, size=size, weight=weight, style=style_)
 
 
+@functools.lru_cache(maxsize=65536)  # a forest plot measures the same strings many times
 def text_width(s: str, size: float = BASE_FONTSIZE, weight: str = "normal", math: bool = False) -> float:
     """Width of one line of text in inches (machine-independent: from the font's outlines).
 
