@@ -1,0 +1,360 @@
+"""Build-performance benchmark (project issue 6). Prints figures; never asserts speed.
+
+    /work/venv/bin/python benchmarks/run.py                 # everything (~20-40 min on 2 cores)
+    /work/venv/bin/python benchmarks/run.py --skip-scale    # the project's own build only
+    /work/venv/bin/python benchmarks/run.py --skip-real --scale 10x10,1000x100
+
+Measures, each in a fresh temporary copy of the project (``git ls-files`` + data/):
+
+(a) cold build ``snakemake --cores 2``; (b) no-op rerun; (c) rebuild after a one-cell edit
+(one SD in pain_scores.csv) with the jobs rerun; (d) the floor: the same outputs in ONE Python
+process (benchmarks/floor.py) and where the rest of the cold build goes (process start-up +
+imports per job, DAG building, scheduling); (e) synthetic reviews (benchmarks/synthetic.py) of
+N studies x M analyses built up to results/numbers.json and the forest figures, with DAG time
+and per-job overhead, and a cProfile of the DAG building of the largest one.
+
+If data/ does not validate yet, (a)-(d) use a synthetic review with the project's own
+analyses (stated in the output) and stop before the manuscript (whose numbers need real data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pstats
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic  # noqa: E402
+
+CORES = 2
+PY = sys.executable
+
+LOGDIR: Path
+
+
+# ------------------------------------------------------------------------------------- helpers
+def env_for(copy: Path) -> dict[str, str]:
+    """Jobs import the copy's library (the editable install would point at the original)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(copy / "workflow" / "lib") + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("SOURCE_DATE_EPOCH", _epoch())
+    return env
+
+
+def _epoch() -> str:
+    out = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=synthetic.PROJECT, capture_output=True,
+                         text=True)
+    return out.stdout.strip() or "1561939200"
+
+
+def run(cmd: list[str], copy: Path, label: str, check: bool = False,
+        timeout: float | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    """Run ``cmd`` in ``copy``; on ``timeout`` kill its process group (returncode -9)."""
+    start = time.perf_counter()
+    with subprocess.Popen(cmd, cwd=copy, env=env_for(copy), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as popen:
+        try:
+            out, err = popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(popen.pid, signal.SIGKILL)
+            out, err = popen.communicate()
+            err += f"\n[benchmark: killed after the {timeout:.0f} s time limit]"
+        proc = subprocess.CompletedProcess(cmd, popen.returncode, out, err)
+    elapsed = time.perf_counter() - start
+    (LOGDIR / f"{label}.log").write_text(f"$ {' '.join(cmd)}\n# {elapsed:.2f} s, exit {proc.returncode}\n"
+                                         + proc.stdout + proc.stderr)
+    if check and proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
+        raise RuntimeError(f"{label} failed (exit {proc.returncode}); log {LOGDIR / label}.log\n{tail}")
+    return elapsed, proc
+
+
+def smk(copy: Path, label: str, *args: str, check: bool = True,
+        timeout: float | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    return run([synthetic.SNAKEMAKE, "--cores", str(CORES), *args], copy, label, check=check, timeout=timeout)
+
+
+def job_stats(text: str) -> dict[str, int]:
+    """Rule -> count from Snakemake's 'Job stats' table (dry run or real run)."""
+    counts: dict[str, int] = {}
+    block = text.split("Job stats:", 1)
+    if len(block) < 2:
+        return counts
+    for line in block[1].splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+(\d+)\s*$", line)
+        if not m:
+            break
+        if m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def finished_jobs(text: str) -> int:
+    return len(re.findall(r"^Finished jobid: \d+", text, flags=re.M))
+
+
+def job_runtimes(copy: Path) -> dict[str, list[float]]:
+    """Rule -> runtimes (s) of the jobs recorded in .snakemake/metadata (one entry per job)."""
+    seen: dict[object, tuple[str, float]] = {}
+    for path in (copy / ".snakemake" / "metadata").glob("*"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("starttime") and record.get("endtime"):
+            key = (record["rule"], record.get("job_hash"))
+            seen[key] = (record["rule"], record["endtime"] - record["starttime"])
+    out: dict[str, list[float]] = {}
+    for rule, seconds in seen.values():
+        out.setdefault(rule, []).append(seconds)
+    return out
+
+
+def fmt(x: float) -> str:
+    return f"{x:7.2f}"
+
+
+def import_cost(copy: Path, modules: str, repeat: int = 3) -> float:
+    code = f"import pickle; from snakemake.iocontainers import Snakemake; import {modules}"
+    times = [run([PY, "-c", code], copy, "import_cost")[0] for _ in range(repeat)]
+    return statistics.median(times)
+
+
+def make_copy(root: Path, name: str, data: str | None) -> Path:
+    return synthetic.copy_project(root / name, data=data)
+
+
+def edit_one_cell(copy: Path, data_dir: str = "data") -> str:
+    path = copy / data_dir / "pain_scores.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    col = header.index("sd")
+    import csv
+    import io
+
+    row = next(csv.reader(io.StringIO(lines[1])))
+    old = row[col]
+    row[col] = f"{float(old) + 0.1:.2f}"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(row)
+    lines[1] = buf.getvalue()
+    path.write_text("".join(lines), encoding="utf-8")
+    return f"{data_dir}/pain_scores.csv row 2 sd {old} -> {row[col]}"
+
+
+# ------------------------------------------------------------------------------------- (a)-(d)
+def bench_project(root: Path, fallback_n: int) -> dict:
+    valid, why = synthetic.real_data_valid()
+    until: list[str] = []
+    if valid:
+        source = "real data/"
+        data_arg: str | None = "real"
+    else:
+        source = (f"SYNTHETIC review ({fallback_n} studies, the project's own analyses) because data/ "
+                  f"does not validate yet: {why[:160]}")
+        data_arg = None
+    print(f"\n== (a)-(d) the project's build, data: {source}")
+    copies = {name: make_copy(root, name, data_arg) for name in ("cold", "floor")}
+    if not valid:
+        for copy in copies.values():
+            synthetic.make_review(copy, fallback_n, None, seed=7)
+        # the manuscript cites numbers only real data produce: stop before rendering
+        until = ["--until", "number_registry", "reproduction_report", "forest_plot", "leave_one_out_plot",
+                 "risk_of_bias_plot", "flow_diagram", "table1", "table2_grade", "table_s2_adverse_proportions",
+                 "validate_data", "run_analysis", "describe"]
+    cold = copies["cold"]
+    n_dry = job_stats(smk(cold, "a_dry_before", "-n", *until)[1].stdout)
+    # the dry run validated data/ and cached the verdict: drop the cache so (a) is really cold
+    for stamp in (cold / ".snakemake" / "metabuild").glob("*"):
+        stamp.unlink()
+    t_cold, proc = smk(cold, "a_cold", *until, check=False)
+    cold_ok = proc.returncode == 0
+    n_cold = finished_jobs(proc.stdout + proc.stderr)
+    runtimes = job_runtimes(cold)
+    sum_jobs = sum(sum(v) for v in runtimes.values())
+    t_noop, proc = smk(cold, "b_noop", *until, check=False)
+    noop_jobs = finished_jobs(proc.stdout + proc.stderr)
+    t_dry_built, _ = smk(cold, "b_dry_uptodate", "-n", *until, check=False)
+    edit = edit_one_cell(cold)
+    _, dry = smk(cold, "c_dry_after_edit", "-n", *until, check=False)
+    planned = job_stats(dry.stdout)
+    t_edit, proc = smk(cold, "c_edit", *until, check=False)
+    n_edit = finished_jobs(proc.stdout + proc.stderr)
+
+    t_dry_clean, _ = smk(copies["floor"], "d_dry_clean", "-n", *until, check=False)
+    floor_json = root / "floor.json"
+    floor_args = [PY, "benchmarks/floor.py", "--json", str(floor_json)] + (["--no-render"] if not valid else [])
+    (copies["floor"] / "benchmarks").mkdir(exist_ok=True)
+    for f in ("floor.py", "synthetic.py"):
+        (copies["floor"] / "benchmarks" / f).write_text((Path(__file__).parent / f).read_text())
+    t_floor, fproc = run(floor_args, copies["floor"], "d_floor")
+    floor = (json.loads(floor_json.read_text()) if floor_json.exists()
+             else {"seconds": {}, "errors": {"floor": fproc.stderr[-300:]}})
+
+    imp_analysis = import_cost(cold, "metabuild.analysis, metabuild.data, metabuild.io, metabuild.provenance")
+    imp_figure = import_cost(cold, "metabuild.figures.forest, metabuild.io")
+    imp_bare = import_cost(cold, "json")
+    n_jobs = sum(len(v) for v in runtimes.values())
+    figure_rules = {"forest_plot", "leave_one_out_plot", "risk_of_bias_plot", "flow_diagram"}
+    n_fig = sum(len(v) for r, v in runtimes.items() if r in figure_rules)
+    startup_total = (n_jobs - n_fig) * imp_analysis + n_fig * imp_figure
+
+    print(f"(a) cold build:         {fmt(t_cold)} s  ({n_cold} jobs finished, {sum(n_dry.values())} planned; "
+          f"{'ok' if cold_ok else 'FAILED: see ' + str(LOGDIR / 'a_cold.log')})")
+    print(f"(b) no-op rerun:        {fmt(t_noop)} s  ({noop_jobs} jobs run)   [target < 3 s]")
+    print(f"    snakemake -n (built): {t_dry_built:6.2f} s;  snakemake -n (clean copy): {t_dry_clean:.2f} s")
+    print(f"(c) one-cell edit:      {fmt(t_edit)} s  ({n_edit} jobs finished; -n planned "
+          f"{sum(planned.values())}: {dict(sorted(planned.items()))})  [{edit}]")
+    print(f"    edit/cold = {t_edit / t_cold:.2f}   [target < 0.25]")
+    print(f"(d) floor (one process): {fmt(t_floor)} s wall; in-process stages (s):")
+    for key, value in floor["seconds"].items():
+        print(f"        {key:28s} {value:8.3f}")
+    if floor["errors"]:
+        print(f"    floor stages that failed: {floor['errors']}")
+    print(f"    cold/floor = {t_cold / t_floor:.2f}   [target <= 1.5]")
+    print("    where the cold build goes:")
+    print(f"      jobs: {n_jobs} recorded; sum of job runtimes {sum_jobs:.1f} s (/{CORES} cores = "
+          f"{sum_jobs / CORES:.1f} s)")
+    for rule, values in sorted(runtimes.items(), key=lambda kv: -sum(kv[1])):
+        print(f"        {rule:30s} n={len(values):3d}  sum {sum(values):7.2f}  mean {statistics.mean(values):5.2f} s")
+    print(f"      process start-up + imports per job: analysis-type {imp_analysis:.2f} s, figure-type "
+          f"{imp_figure:.2f} s, bare python+snakemake {imp_bare:.2f} s -> ~{startup_total:.1f} s CPU over the "
+          f"build ({startup_total / max(sum_jobs, 1e-9):.0%} of job time)")
+    print(f"      Snakemake DAG building (snakemake -n on a clean copy): {t_dry_clean:.2f} s")
+    rest = t_cold - t_dry_clean - sum_jobs / CORES
+    print(f"      scheduling/bookkeeping/idle cores = cold - DAG - sum(jobs)/{CORES} = {rest:.2f} s "
+          f"({rest / max(n_jobs, 1):.2f} s per job)")
+    return {"cold": t_cold, "noop": t_noop, "edit": t_edit, "floor": t_floor, "dry_clean": t_dry_clean}
+
+
+# ------------------------------------------------------------------------------------- (e)
+def bench_scale(root: Path, grid: list[tuple[int, int]], profile: bool, build_timeout: float) -> None:
+    print("\n== (e) scale: synthetic reviews, targets results/numbers.json + forest figures, --cores 2")
+    print(f"{'N':>5} {'M':>4} {'jobs':>5} {'-n clean':>9} {'build':>8} {'-n built':>9} {'sum jobs':>9} "
+          f"{'job mean':>9} {'overhead/job':>12} {'ok':>3}")
+    rows = []
+    for n, m in grid:
+        copy = synthetic.copy_project(root / f"scale_{n}x{m}", data=None)
+        synthetic.make_review(copy, n, m, seed=n * 1000 + m)
+        config = json.loads(json.dumps(__import__("yaml").safe_load((copy / "config" / "config.yaml").read_text())))
+        targets = ["results/numbers.json"] + [f"results/figures/{s['figure']}.svg"
+                                              for s in config["analyses"].values() if s.get("figure")]
+        t_dry, dry = smk(copy, f"e_{n}x{m}_dry", "-n", *targets, check=False)
+        planned = sum(job_stats(dry.stdout).values())
+        for stamp in (copy / ".snakemake" / "metabuild").glob("*"):
+            stamp.unlink()
+        t_build, proc = smk(copy, f"e_{n}x{m}_build", *targets, check=False, timeout=build_timeout)
+        timed_out = proc.returncode == -signal.SIGKILL
+        if timed_out:
+            run([synthetic.SNAKEMAKE, "--unlock", *targets], copy, f"e_{n}x{m}_unlock")
+        t_dry2, _ = smk(copy, f"e_{n}x{m}_dry_built", "-n", *targets, check=False)
+        runtimes = job_runtimes(copy)
+        sum_jobs = sum(sum(v) for v in runtimes.values())
+        jobs = sum(len(v) for v in runtimes.values())
+        overhead = (t_build - t_dry - sum_jobs / CORES) / max(jobs, 1)
+        ok = proc.returncode == 0
+        rows.append((n, m, jobs, t_dry, t_build, t_dry2, sum_jobs, overhead, ok, copy, targets))
+        status = "yes" if ok else ("TIMEOUT" if timed_out else "NO")
+        print(f"{n:5d} {m:4d} {jobs:5d} {t_dry:9.2f} {t_build:8.2f} {t_dry2:9.2f} {sum_jobs:9.1f} "
+              f"{sum_jobs / max(jobs, 1):9.2f} {overhead:12.2f} {status}  (planned {planned})", flush=True)
+        if timed_out and jobs:
+            # jobs finish in no particular order: project from the mean job time per rule
+            per_rule = {r: statistics.mean(v) for r, v in runtimes.items()}
+            counts = job_stats(dry.stdout)
+            fallback = statistics.mean(per_rule.values())
+            projected = t_dry + sum(c * per_rule.get(r, fallback) for r, c in counts.items()) / CORES
+            print(f"      killed after {build_timeout:.0f} s with {jobs}/{planned} jobs done; projected build "
+                  f"~{projected:.0f} s from the mean job time of each rule")
+        if n == 1000 and m == 100:
+            print(f"    target 1000 x 100 under 300 s: {t_build:.0f} s")
+    for m in sorted({r[1] for r in rows}):
+        sub = [r for r in rows if r[1] == m]
+        if len(sub) > 1:
+            a, b = sub[0], sub[-1]
+            print(f"    M={m}: N x{b[0] / a[0]:.0f} -> build x{b[4] / a[4]:.1f}, DAG x{b[3] / a[3]:.1f}, "
+                  f"mean job x{(b[6] / max(b[2], 1)) / (a[6] / max(a[2], 1)):.1f}")
+    for n in sorted({r[0] for r in rows}):
+        sub = [r for r in rows if r[0] == n]
+        if len(sub) > 1:
+            a, b = sub[0], sub[-1]
+            print(f"    N={n}: M x{b[1] / a[1]:.0f} -> build x{b[4] / a[4]:.1f}, DAG x{b[3] / a[3]:.1f}, "
+                  f"jobs x{b[2] / max(a[2], 1):.1f}")
+    if profile and rows:
+        biggest = max(rows, key=lambda r: (r[0] * r[1]))
+        profile_dag(biggest[9], biggest[10], f"{biggest[0]}x{biggest[1]}")
+        per_rule = job_runtimes(biggest[9])
+        print(f"    job runtimes by rule at {biggest[0]} x {biggest[1]}:")
+        for rule, values in sorted(per_rule.items(), key=lambda kv: -sum(kv[1])):
+            print(f"        {rule:30s} n={len(values):3d}  sum {sum(values):7.1f}  mean {statistics.mean(values):5.2f}"
+                  f"  max {max(values):5.2f} s")
+
+
+def profile_dag(copy: Path, targets: list[str], label: str) -> None:
+    """cProfile of `snakemake -n` (DAG building incl. the Snakefile's parse-time work)."""
+    for state, clear in (("validation cache cleared", True), ("up to date, cache warm", False)):
+        if clear:
+            for stamp in (copy / ".snakemake" / "metabuild").glob("*"):
+                stamp.unlink()
+        out = LOGDIR / f"profile_{label}_{'cold' if clear else 'warm'}.prof"
+        t, _ = run([PY, "-m", "cProfile", "-o", str(out), synthetic.SNAKEMAKE, "--cores", str(CORES), "-n",
+                    *targets], copy, f"profile_{label}")
+        print(f"\n    cProfile of snakemake -n at {label} ({state}; {t:.1f} s under the profiler): {out}")
+        stats = pstats.Stats(str(out))
+        entries = []
+        for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
+            short = re.sub(r".*/(site-packages|lib)/", "", file)
+            entries.append((ct, tt, nc, f"{short}:{line}({func})"))
+        interesting = [e for e in entries if "metabuild" in e[3] or "Snakefile" in e[3] or ".smk" in e[3]
+                       or "snakemake/dag.py" in e[3] or "snakemake/rules.py" in e[3] or "snakemake/jobs.py" in e[3]
+                       or "snakemake/persistence.py" in e[3] or "frictionless" in e[3] or "snakemake/io.py" in e[3]]
+        print("      top cumulative (metabuild / Snakefile / Snakemake DAG / frictionless):")
+        for ct, tt, nc, name in sorted(interesting, reverse=True)[:22]:
+            print(f"        cum {ct:7.2f}  self {tt:6.2f}  calls {nc:8d}  {name}")
+        print("      top self time (all):")
+        for ct, tt, nc, name in sorted(entries, key=lambda e: -e[1])[:10]:
+            print(f"        self {tt:6.2f}  cum {ct:7.2f}  calls {nc:8d}  {name}")
+
+
+# ------------------------------------------------------------------------------------- main
+def main() -> None:
+    global LOGDIR
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-real", action="store_true", help="skip (a)-(d)")
+    parser.add_argument("--skip-scale", action="store_true", help="skip (e)")
+    parser.add_argument("--scale", default="10x10,100x10,1000x10,10x100,100x100,1000x100",
+                        help="comma-separated NxM grid for (e)")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--build-timeout", type=float, default=900,
+                        help="seconds after which a scale build is killed and its total projected")
+    parser.add_argument("--fallback-n", type=int, default=20, help="studies of the synthetic stand-in for data/")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
+    parser.add_argument("--workdir", help="where to put the copies (default: a new temporary directory)")
+    args = parser.parse_args()
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="metabuild-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    LOGDIR = root / "logs"
+    LOGDIR.mkdir(exist_ok=True)
+    load = os.getloadavg()
+    print(f"metabuild build benchmark: {os.cpu_count()} CPUs, load {load[0]:.1f}/{load[1]:.1f}, --cores {CORES}; "
+          f"copies and logs in {root}")
+    if not args.skip_real:
+        bench_project(root, args.fallback_n)
+    if not args.skip_scale:
+        grid = [tuple(int(x) for x in cell.split("x")) for cell in args.scale.split(",") if cell]
+        bench_scale(root, grid, profile=not args.no_profile, build_timeout=args.build_timeout)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other processes on the machine inflate timings)")
+    if not args.keep:
+        print(f"(copies left in {root}; delete with rm -rf)")
+
+
+if __name__ == "__main__":
+    main()
