@@ -58,8 +58,13 @@ class _Named(list):
 
 def fake_job(rule, inputs, outputs, params=None, wildcards=None):
     """The attributes of Snakemake's ``snakemake`` object that metabuild.provenance reads."""
-    return SimpleNamespace(rule=rule, input=_Named(inputs), output=_Named(outputs),
-                           params=_Named(**(params or {})), wildcards=_Named(**(wildcards or {})))
+    return SimpleNamespace(
+        rule=rule,
+        input=_Named(inputs),
+        output=_Named(outputs),
+        params=_Named(**(params or {})),
+        wildcards=_Named(**(wildcards or {})),
+    )
 
 
 def main() -> None:
@@ -97,12 +102,14 @@ def main() -> None:
         for name, spec in config["analyses"].items():
             with timed(f"analysis:{name}"):
                 result = analysis.run_analysis(name, spec, dataset, config)
-                job = fake_job("run_analysis", [str(data_dir / "studies.csv"),
-                                                str(data_dir / ws.outcome_file(spec))],
-                               [str(res / "analyses" / f"{name}.json")], {"spec": spec},
-                               {"analysis": name})
-                result["provenance"] = job_provenance(job, data_rows=result["data_rows"],
-                                                      study_ids=result["study_ids"])
+                job = fake_job(
+                    "run_analysis",
+                    [str(data_dir / "studies.csv"), str(data_dir / ws.outcome_file(spec))],
+                    [str(res / "analyses" / f"{name}.json")],
+                    {"spec": spec},
+                    {"analysis": name},
+                )
+                result["provenance"] = job_provenance(job, data_rows=result["data_rows"], study_ids=result["study_ids"])
                 write_json(res / "analyses" / f"{name}.json", result)
                 results[name] = result
     TIMES["analyses_per_job_mean"] = TIMES["analyses"] / max(1, len(config["analyses"]))
@@ -111,12 +118,20 @@ def main() -> None:
     with timed("descriptive"):
         for topic, files in ws.DESCRIPTIVE_INPUTS.items():
             with timed(f"descriptive:{topic}"):
-                numbers, rows = describe.TOPICS[topic](dataset if files else None,
-                                                       ws.descriptive_settings(topic, config))
-                job = fake_job("describe", [str(data_dir / f) for f in files],
-                               [str(res / "descriptive" / f"{topic}.json")], {}, {"topic": topic})
-                write_json(res / "descriptive" / f"{topic}.json",
-                           {"topic": topic, "numbers": numbers, "provenance": job_provenance(job, data_rows=rows)})
+                numbers, rows = describe.TOPICS[topic](
+                    dataset if files else None, ws.descriptive_settings(topic, config)
+                )
+                job = fake_job(
+                    "describe",
+                    [str(data_dir / f) for f in files],
+                    [str(res / "descriptive" / f"{topic}.json")],
+                    {},
+                    {"topic": topic},
+                )
+                write_json(
+                    res / "descriptive" / f"{topic}.json",
+                    {"topic": topic, "numbers": numbers, "provenance": job_provenance(job, data_rows=rows)},
+                )
 
     # ---------------------------------------------------------------- figures: drawing vs saving
     save_time = [0.0]
@@ -145,16 +160,27 @@ def main() -> None:
         robt = pd.read_csv(data_dir / "risk_of_bias.csv")
         labels = dict(zip(studies["study_id"], studies["label"], strict=True))
         domains = dict(config["risk_of_bias"]["domains"])
-        rows = [{"study_label": labels[r.study_id], "domain": r.domain, "judgement": r.judgement}
-                for r in robt.itertuples() if r.domain in domains]
+        rows = [
+            {"study_label": labels[r.study_id], "domain": r.domain, "judgement": r.judgement}
+            for r in robt.itertuples()
+            if r.domain in domains
+        ]
         for study_id, group in robt.groupby("study_id", sort=False):
             judgements = dict(zip(group["domain"], group["judgement"], strict=True))
-            rows.append({"study_label": labels[study_id], "domain": "overall",
-                         "judgement": describe.derive_overall(judgements, list(config["risk_of_bias"]["key_domains"]))})
+            rows.append(
+                {
+                    "study_label": labels[study_id],
+                    "domain": "overall",
+                    "judgement": describe.derive_overall(judgements, list(config["risk_of_bias"]["key_domains"])),
+                }
+            )
         order = {sid: i for i, sid in enumerate(studies["label"])}
         rows.sort(key=lambda r: order[r["study_label"]])
-        rob.risk_of_bias_grid(rows, res / "figures" / "risk_of_bias",
-                              domains=[*domains.items(), ("overall", "Overall (derived from key domains)")])
+        rob.risk_of_bias_grid(
+            rows,
+            res / "figures" / "risk_of_bias",
+            domains=[*domains.items(), ("overall", "Overall (derived from key domains)")],
+        )
     with timed("figures:flow"):
         numbers = read_json(res / "descriptive" / "flow.json")["numbers"]
         counts = {key.removeprefix("flow."): entry["value"] for key, entry in numbers.items()}
@@ -168,8 +194,12 @@ def main() -> None:
     # ---------------------------------------------------------------- tables, registry, report
     with timed("tables"):
         protocol = config["protocol"]
-        frame = tables.table1(dataset.studies, dataset.pain_scores, protocol["reference_weight_kg"]["value"],
-                              protocol["high_dose_threshold_mg"]["value"])
+        frame = tables.table1(
+            dataset.studies,
+            dataset.pain_scores,
+            protocol["reference_weight_kg"]["value"],
+            protocol["high_dose_threshold_mg"]["value"],
+        )
         write_text(res / "tables" / "table1.md", tables.markdown_table(frame, ["note"]))
         write_text(res / "tables" / "table1.csv", frame.to_csv(index=False, lineterminator="\n"))
         grade = pd.read_csv(data_dir / "grade.csv", keep_default_na=False, na_values=[""])
@@ -177,8 +207,10 @@ def main() -> None:
         write_text(res / "tables" / "table2_grade.md", tables.markdown_table(frame, notes))
         write_text(res / "tables" / "table2_grade.csv", frame.to_csv(index=False, lineterminator="\n"))
         job = fake_job("table2_grade", [str(data_dir / "grade.csv")], [str(res / "descriptive" / "grade.json")])
-        write_json(res / "descriptive" / "grade.json", {"topic": "grade", "numbers": numbers,
-                                                        "provenance": job_provenance(job)})
+        write_json(
+            res / "descriptive" / "grade.json",
+            {"topic": "grade", "numbers": numbers, "provenance": job_provenance(job)},
+        )
         frame = tables.table_s2([r for r in results.values() if "proportions" in r])
         write_text(res / "tables" / "table_s2_adverse_proportions.md", tables.markdown_table(frame, ["note"]))
     with timed("registry"):
@@ -207,12 +239,20 @@ def main() -> None:
         else:
             for document in config["manuscript"]["documents"]:
                 with timed(f"render:{document}"):
-                    render_document(Path("manuscript") / f"{document}.qmd", res / "manuscript",
-                                    formats=tuple(config["manuscript"]["formats"]),
-                                    numbers_file=res / "numbers.json", engine=config["manuscript"]["engine"])
+                    render_document(
+                        Path("manuscript") / f"{document}.qmd",
+                        res / "manuscript",
+                        formats=tuple(config["manuscript"]["formats"]),
+                        numbers_file=res / "numbers.json",
+                        engine=config["manuscript"]["engine"],
+                    )
     TIMES["total_in_process"] = time.perf_counter() - T0
-    out = {"seconds": {k: round(v, 3) for k, v in TIMES.items()}, "errors": ERRORS,
-           "n_analyses": len(config["analyses"]), "n_figures": len(figures) + 3}
+    out = {
+        "seconds": {k: round(v, 3) for k, v in TIMES.items()},
+        "errors": ERRORS,
+        "n_analyses": len(config["analyses"]),
+        "n_figures": len(figures) + 3,
+    }
     text = json.dumps(out, indent=1)
     print(text)
     if args.json:

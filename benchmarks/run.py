@@ -51,17 +51,24 @@ def env_for(copy: Path) -> dict[str, str]:
 
 
 def _epoch() -> str:
-    out = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=synthetic.PROJECT, capture_output=True,
-                         text=True)
+    out = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=synthetic.PROJECT, capture_output=True, text=True)
     return out.stdout.strip() or "1561939200"
 
 
-def run(cmd: list[str], copy: Path, label: str, check: bool = False,
-        timeout: float | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def run(
+    cmd: list[str], copy: Path, label: str, check: bool = False, timeout: float | None = None
+) -> tuple[float, subprocess.CompletedProcess]:
     """Run ``cmd`` in ``copy``; on ``timeout`` kill its process group (returncode -9)."""
     start = time.perf_counter()
-    with subprocess.Popen(cmd, cwd=copy, env=env_for(copy), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, start_new_session=True) as popen:
+    with subprocess.Popen(
+        cmd,
+        cwd=copy,
+        env=env_for(copy),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as popen:
         try:
             out, err = popen.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -70,16 +77,18 @@ def run(cmd: list[str], copy: Path, label: str, check: bool = False,
             err += f"\n[benchmark: killed after the {timeout:.0f} s time limit]"
         proc = subprocess.CompletedProcess(cmd, popen.returncode, out, err)
     elapsed = time.perf_counter() - start
-    (LOGDIR / f"{label}.log").write_text(f"$ {' '.join(cmd)}\n# {elapsed:.2f} s, exit {proc.returncode}\n"
-                                         + proc.stdout + proc.stderr)
+    (LOGDIR / f"{label}.log").write_text(
+        f"$ {' '.join(cmd)}\n# {elapsed:.2f} s, exit {proc.returncode}\n" + proc.stdout + proc.stderr
+    )
     if check and proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
         raise RuntimeError(f"{label} failed (exit {proc.returncode}); log {LOGDIR / label}.log\n{tail}")
     return elapsed, proc
 
 
-def smk(copy: Path, label: str, *args: str, check: bool = True,
-        timeout: float | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def smk(
+    copy: Path, label: str, *args: str, check: bool = True, timeout: float | None = None
+) -> tuple[float, subprocess.CompletedProcess]:
     return run([synthetic.SNAKEMAKE, "--cores", str(CORES), *args], copy, label, check=check, timeout=timeout)
 
 
@@ -159,8 +168,10 @@ def bench_project(root: Path, fallback_n: int) -> dict:
         source = "real data/"
         data_arg: str | None = "real"
     else:
-        source = (f"SYNTHETIC review ({fallback_n} studies, the project's own analyses) because data/ "
-                  f"does not validate yet: {why[:160]}")
+        source = (
+            f"SYNTHETIC review ({fallback_n} studies, the project's own analyses) because data/ "
+            f"does not validate yet: {why[:160]}"
+        )
         data_arg = None
     print(f"\n== (a)-(d) the project's build, data: {source}")
     copies = {name: make_copy(root, name, data_arg) for name in ("cold", "floor")}
@@ -168,9 +179,21 @@ def bench_project(root: Path, fallback_n: int) -> dict:
         for copy in copies.values():
             synthetic.make_review(copy, fallback_n, None, seed=7)
         # the manuscript cites numbers only real data produce: stop before rendering
-        until = ["--until", "number_registry", "reproduction_report", "forest_plot", "leave_one_out_plot",
-                 "risk_of_bias_plot", "flow_diagram", "table1", "table2_grade", "table_s2_adverse_proportions",
-                 "validate_data", "run_analysis", "describe"]
+        until = [
+            "--until",
+            "number_registry",
+            "reproduction_report",
+            "forest_plot",
+            "leave_one_out_plot",
+            "risk_of_bias_plot",
+            "flow_diagram",
+            "table1",
+            "table2_grade",
+            "table_s2_adverse_proportions",
+            "validate_data",
+            "run_analysis",
+            "describe",
+        ]
     cold = copies["cold"]
     n_dry = job_stats(smk(cold, "a_dry_before", "-n", *until)[1].stdout)
     # the dry run validated data/ and cached the verdict: drop the cache so (a) is really cold
@@ -197,8 +220,11 @@ def bench_project(root: Path, fallback_n: int) -> dict:
     for f in ("floor.py", "synthetic.py"):
         (copies["floor"] / "benchmarks" / f).write_text((Path(__file__).parent / f).read_text())
     t_floor, fproc = run(floor_args, copies["floor"], "d_floor")
-    floor = (json.loads(floor_json.read_text()) if floor_json.exists()
-             else {"seconds": {}, "errors": {"floor": fproc.stderr[-300:]}})
+    floor = (
+        json.loads(floor_json.read_text())
+        if floor_json.exists()
+        else {"seconds": {}, "errors": {"floor": fproc.stderr[-300:]}}
+    )
 
     imp_analysis = import_cost(cold, "metabuild.analysis, metabuild.data, metabuild.io, metabuild.provenance")
     imp_figure = import_cost(cold, "metabuild.figures.forest, metabuild.io")
@@ -208,12 +234,16 @@ def bench_project(root: Path, fallback_n: int) -> dict:
     n_fig = sum(len(v) for r, v in runtimes.items() if r in figure_rules)
     startup_total = (n_jobs - n_fig) * imp_analysis + n_fig * imp_figure
 
-    print(f"(a) cold build:         {fmt(t_cold)} s  ({n_cold} jobs finished, {sum(n_dry.values())} planned; "
-          f"{'ok' if cold_ok else 'FAILED: see ' + str(LOGDIR / 'a_cold.log')})")
+    print(
+        f"(a) cold build:         {fmt(t_cold)} s  ({n_cold} jobs finished, {sum(n_dry.values())} planned; "
+        f"{'ok' if cold_ok else 'FAILED: see ' + str(LOGDIR / 'a_cold.log')})"
+    )
     print(f"(b) no-op rerun:        {fmt(t_noop)} s  ({noop_jobs} jobs run)   [target < 3 s]")
     print(f"    snakemake -n (built): {t_dry_built:6.2f} s;  snakemake -n (clean copy): {t_dry_clean:.2f} s")
-    print(f"(c) one-cell edit:      {fmt(t_edit)} s  ({n_edit} jobs finished; -n planned "
-          f"{sum(planned.values())}: {dict(sorted(planned.items()))})  [{edit}]")
+    print(
+        f"(c) one-cell edit:      {fmt(t_edit)} s  ({n_edit} jobs finished; -n planned "
+        f"{sum(planned.values())}: {dict(sorted(planned.items()))})  [{edit}]"
+    )
     print(f"    edit/cold = {t_edit / t_cold:.2f}   [target < 0.25]")
     print(f"(d) floor (one process): {fmt(t_floor)} s wall; in-process stages (s):")
     for key, value in floor["seconds"].items():
@@ -222,32 +252,41 @@ def bench_project(root: Path, fallback_n: int) -> dict:
         print(f"    floor stages that failed: {floor['errors']}")
     print(f"    cold/floor = {t_cold / t_floor:.2f}   [target <= 1.5]")
     print("    where the cold build goes:")
-    print(f"      jobs: {n_jobs} recorded; sum of job runtimes {sum_jobs:.1f} s (/{CORES} cores = "
-          f"{sum_jobs / CORES:.1f} s)")
+    print(
+        f"      jobs: {n_jobs} recorded; sum of job runtimes {sum_jobs:.1f} s (/{CORES} cores = "
+        f"{sum_jobs / CORES:.1f} s)"
+    )
     for rule, values in sorted(runtimes.items(), key=lambda kv: -sum(kv[1])):
         print(f"        {rule:30s} n={len(values):3d}  sum {sum(values):7.2f}  mean {statistics.mean(values):5.2f} s")
-    print(f"      process start-up + imports per job: analysis-type {imp_analysis:.2f} s, figure-type "
-          f"{imp_figure:.2f} s, bare python+snakemake {imp_bare:.2f} s -> ~{startup_total:.1f} s CPU over the "
-          f"build ({startup_total / max(sum_jobs, 1e-9):.0%} of job time)")
+    print(
+        f"      process start-up + imports per job: analysis-type {imp_analysis:.2f} s, figure-type "
+        f"{imp_figure:.2f} s, bare python+snakemake {imp_bare:.2f} s -> ~{startup_total:.1f} s CPU over the "
+        f"build ({startup_total / max(sum_jobs, 1e-9):.0%} of job time)"
+    )
     print(f"      Snakemake DAG building (snakemake -n on a clean copy): {t_dry_clean:.2f} s")
     rest = t_cold - t_dry_clean - sum_jobs / CORES
-    print(f"      scheduling/bookkeeping/idle cores = cold - DAG - sum(jobs)/{CORES} = {rest:.2f} s "
-          f"({rest / max(n_jobs, 1):.2f} s per job)")
+    print(
+        f"      scheduling/bookkeeping/idle cores = cold - DAG - sum(jobs)/{CORES} = {rest:.2f} s "
+        f"({rest / max(n_jobs, 1):.2f} s per job)"
+    )
     return {"cold": t_cold, "noop": t_noop, "edit": t_edit, "floor": t_floor, "dry_clean": t_dry_clean}
 
 
 # ------------------------------------------------------------------------------------- (e)
 def bench_scale(root: Path, grid: list[tuple[int, int]], profile: bool, build_timeout: float) -> None:
     print("\n== (e) scale: synthetic reviews, targets results/numbers.json + forest figures, --cores 2")
-    print(f"{'N':>5} {'M':>4} {'jobs':>5} {'-n clean':>9} {'build':>8} {'-n built':>9} {'sum jobs':>9} "
-          f"{'job mean':>9} {'overhead/job':>12} {'ok':>3}")
+    print(
+        f"{'N':>5} {'M':>4} {'jobs':>5} {'-n clean':>9} {'build':>8} {'-n built':>9} {'sum jobs':>9} "
+        f"{'job mean':>9} {'overhead/job':>12} {'ok':>3}"
+    )
     rows = []
     for n, m in grid:
         copy = synthetic.copy_project(root / f"scale_{n}x{m}", data=None)
         synthetic.make_review(copy, n, m, seed=n * 1000 + m)
         config = json.loads(json.dumps(__import__("yaml").safe_load((copy / "config" / "config.yaml").read_text())))
-        targets = ["results/numbers.json"] + [f"results/figures/{s['figure']}.svg"
-                                              for s in config["analyses"].values() if s.get("figure")]
+        targets = ["results/numbers.json"] + [
+            f"results/figures/{s['figure']}.svg" for s in config["analyses"].values() if s.get("figure")
+        ]
         t_dry, dry = smk(copy, f"e_{n}x{m}_dry", "-n", *targets, check=False)
         planned = sum(job_stats(dry.stdout).values())
         for stamp in (copy / ".snakemake" / "metabuild").glob("*"):
@@ -264,38 +303,49 @@ def bench_scale(root: Path, grid: list[tuple[int, int]], profile: bool, build_ti
         ok = proc.returncode == 0
         rows.append((n, m, jobs, t_dry, t_build, t_dry2, sum_jobs, overhead, ok, copy, targets))
         status = "yes" if ok else ("TIMEOUT" if timed_out else "NO")
-        print(f"{n:5d} {m:4d} {jobs:5d} {t_dry:9.2f} {t_build:8.2f} {t_dry2:9.2f} {sum_jobs:9.1f} "
-              f"{sum_jobs / max(jobs, 1):9.2f} {overhead:12.2f} {status}  (planned {planned})", flush=True)
+        print(
+            f"{n:5d} {m:4d} {jobs:5d} {t_dry:9.2f} {t_build:8.2f} {t_dry2:9.2f} {sum_jobs:9.1f} "
+            f"{sum_jobs / max(jobs, 1):9.2f} {overhead:12.2f} {status}  (planned {planned})",
+            flush=True,
+        )
         if timed_out and jobs:
             # jobs finish in no particular order: project from the mean job time per rule
             per_rule = {r: statistics.mean(v) for r, v in runtimes.items()}
             counts = job_stats(dry.stdout)
             fallback = statistics.mean(per_rule.values())
             projected = t_dry + sum(c * per_rule.get(r, fallback) for r, c in counts.items()) / CORES
-            print(f"      killed after {build_timeout:.0f} s with {jobs}/{planned} jobs done; projected build "
-                  f"~{projected:.0f} s from the mean job time of each rule")
+            print(
+                f"      killed after {build_timeout:.0f} s with {jobs}/{planned} jobs done; projected build "
+                f"~{projected:.0f} s from the mean job time of each rule"
+            )
         if n == 1000 and m == 100:
             print(f"    target 1000 x 100 under 300 s: {t_build:.0f} s")
     for m in sorted({r[1] for r in rows}):
         sub = [r for r in rows if r[1] == m]
         if len(sub) > 1:
             a, b = sub[0], sub[-1]
-            print(f"    M={m}: N x{b[0] / a[0]:.0f} -> build x{b[4] / a[4]:.1f}, DAG x{b[3] / a[3]:.1f}, "
-                  f"mean job x{(b[6] / max(b[2], 1)) / (a[6] / max(a[2], 1)):.1f}")
+            print(
+                f"    M={m}: N x{b[0] / a[0]:.0f} -> build x{b[4] / a[4]:.1f}, DAG x{b[3] / a[3]:.1f}, "
+                f"mean job x{(b[6] / max(b[2], 1)) / (a[6] / max(a[2], 1)):.1f}"
+            )
     for n in sorted({r[0] for r in rows}):
         sub = [r for r in rows if r[0] == n]
         if len(sub) > 1:
             a, b = sub[0], sub[-1]
-            print(f"    N={n}: M x{b[1] / a[1]:.0f} -> build x{b[4] / a[4]:.1f}, DAG x{b[3] / a[3]:.1f}, "
-                  f"jobs x{b[2] / max(a[2], 1):.1f}")
+            print(
+                f"    N={n}: M x{b[1] / a[1]:.0f} -> build x{b[4] / a[4]:.1f}, DAG x{b[3] / a[3]:.1f}, "
+                f"jobs x{b[2] / max(a[2], 1):.1f}"
+            )
     if profile and rows:
-        biggest = max(rows, key=lambda r: (r[0] * r[1]))
+        biggest = max(rows, key=lambda r: r[0] * r[1])
         profile_dag(biggest[9], biggest[10], f"{biggest[0]}x{biggest[1]}")
         per_rule = job_runtimes(biggest[9])
         print(f"    job runtimes by rule at {biggest[0]} x {biggest[1]}:")
         for rule, values in sorted(per_rule.items(), key=lambda kv: -sum(kv[1])):
-            print(f"        {rule:30s} n={len(values):3d}  sum {sum(values):7.1f}  mean {statistics.mean(values):5.2f}"
-                  f"  max {max(values):5.2f} s")
+            print(
+                f"        {rule:30s} n={len(values):3d}  sum {sum(values):7.1f}  mean {statistics.mean(values):5.2f}"
+                f"  max {max(values):5.2f} s"
+            )
 
 
 def profile_dag(copy: Path, targets: list[str], label: str) -> None:
@@ -305,17 +355,30 @@ def profile_dag(copy: Path, targets: list[str], label: str) -> None:
             for stamp in (copy / ".snakemake" / "metabuild").glob("*"):
                 stamp.unlink()
         out = LOGDIR / f"profile_{label}_{'cold' if clear else 'warm'}.prof"
-        t, _ = run([PY, "-m", "cProfile", "-o", str(out), synthetic.SNAKEMAKE, "--cores", str(CORES), "-n",
-                    *targets], copy, f"profile_{label}")
+        t, _ = run(
+            [PY, "-m", "cProfile", "-o", str(out), synthetic.SNAKEMAKE, "--cores", str(CORES), "-n", *targets],
+            copy,
+            f"profile_{label}",
+        )
         print(f"\n    cProfile of snakemake -n at {label} ({state}; {t:.1f} s under the profiler): {out}")
         stats = pstats.Stats(str(out))
         entries = []
         for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
             short = re.sub(r".*/(site-packages|lib)/", "", file)
             entries.append((ct, tt, nc, f"{short}:{line}({func})"))
-        interesting = [e for e in entries if "metabuild" in e[3] or "Snakefile" in e[3] or ".smk" in e[3]
-                       or "snakemake/dag.py" in e[3] or "snakemake/rules.py" in e[3] or "snakemake/jobs.py" in e[3]
-                       or "snakemake/persistence.py" in e[3] or "frictionless" in e[3] or "snakemake/io.py" in e[3]]
+        interesting = [
+            e
+            for e in entries
+            if "metabuild" in e[3]
+            or "Snakefile" in e[3]
+            or ".smk" in e[3]
+            or "snakemake/dag.py" in e[3]
+            or "snakemake/rules.py" in e[3]
+            or "snakemake/jobs.py" in e[3]
+            or "snakemake/persistence.py" in e[3]
+            or "frictionless" in e[3]
+            or "snakemake/io.py" in e[3]
+        ]
         print("      top cumulative (metabuild / Snakefile / Snakemake DAG / frictionless):")
         for ct, tt, nc, name in sorted(interesting, reverse=True)[:22]:
             print(f"        cum {ct:7.2f}  self {tt:6.2f}  calls {nc:8d}  {name}")
@@ -330,11 +393,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-real", action="store_true", help="skip (a)-(d)")
     parser.add_argument("--skip-scale", action="store_true", help="skip (e)")
-    parser.add_argument("--scale", default="10x10,100x10,1000x10,10x100,100x100,1000x100",
-                        help="comma-separated NxM grid for (e)")
+    parser.add_argument(
+        "--scale", default="10x10,100x10,1000x10,10x100,100x100,1000x100", help="comma-separated NxM grid for (e)"
+    )
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--build-timeout", type=float, default=900,
-                        help="seconds after which a scale build is killed and its total projected")
+    parser.add_argument(
+        "--build-timeout",
+        type=float,
+        default=900,
+        help="seconds after which a scale build is killed and its total projected",
+    )
     parser.add_argument("--fallback-n", type=int, default=20, help="studies of the synthetic stand-in for data/")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
     parser.add_argument("--workdir", help="where to put the copies (default: a new temporary directory)")
@@ -344,8 +412,10 @@ def main() -> None:
     LOGDIR = root / "logs"
     LOGDIR.mkdir(exist_ok=True)
     load = os.getloadavg()
-    print(f"metabuild build benchmark: {os.cpu_count()} CPUs, load {load[0]:.1f}/{load[1]:.1f}, --cores {CORES}; "
-          f"copies and logs in {root}")
+    print(
+        f"metabuild build benchmark: {os.cpu_count()} CPUs, load {load[0]:.1f}/{load[1]:.1f}, --cores {CORES}; "
+        f"copies and logs in {root}"
+    )
     if not args.skip_real:
         bench_project(root, args.fallback_n)
     if not args.skip_scale:

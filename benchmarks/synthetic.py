@@ -37,18 +37,49 @@ PROJECT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SNAKEMAKE = str(VENV_BIN / "snakemake") if (VENV_BIN / "snakemake").exists() else "snakemake"
 
-SURNAMES = ["Amr", "Bell", "Chen", "Dahl", "Eide", "Finch", "Gomez", "Hale", "Ito", "Jost", "Kim",
-            "Lund", "Moss", "Noor", "Ortiz", "Park", "Quinn", "Rossi", "Sato", "Tran", "Ueda", "Vega",
-            "Wolf", "Xu", "Young", "Zhou"]
+SURNAMES = [
+    "Amr",
+    "Bell",
+    "Chen",
+    "Dahl",
+    "Eide",
+    "Finch",
+    "Gomez",
+    "Hale",
+    "Ito",
+    "Jost",
+    "Kim",
+    "Lund",
+    "Moss",
+    "Noor",
+    "Ortiz",
+    "Park",
+    "Quinn",
+    "Rossi",
+    "Sato",
+    "Tran",
+    "Ueda",
+    "Vega",
+    "Wolf",
+    "Xu",
+    "Young",
+    "Zhou",
+]
 PAIN_TYPES = ["neuropathic", "mixed", "nociplastic", "nociceptive"]
 BINARY_OUTCOMES = ["responder", "nausea", "vomiting", "psychotomimetic", "headache", "tiredness", "sedation"]
-ROB_DOMAINS = ["random_sequence", "allocation_concealment", "blinding_participants", "blinding_outcome",
-               "incomplete_outcome", "selective_reporting", "other_bias"]
+ROB_DOMAINS = [
+    "random_sequence",
+    "allocation_concealment",
+    "blinding_participants",
+    "blinding_outcome",
+    "incomplete_outcome",
+    "selective_reporting",
+    "other_bias",
+]
 GRADE_DOMAINS = ["risk_of_bias", "inconsistency", "indirectness", "imprecision", "other"]
 WINDOWS = [2, 4, 8, 12]
 #: derived attributes of config/config.yaml usable as moderators / where filters, with their levels
-MODERATORS = ["dose_class", "pain_class", "crps_status", "adjunct_status", "setting_class", "sex_class",
-              "age_class"]
+MODERATORS = ["dose_class", "pain_class", "crps_status", "adjunct_status", "setting_class", "sex_class", "age_class"]
 
 
 # ----------------------------------------------------------------------------------------- files
@@ -89,22 +120,41 @@ def _studies(rng: random.Random, n: int) -> list[dict[str, Any]]:
         rate = round(rng.uniform(0.1, 0.5), 2)
         female = None if i % 7 == 6 else round(rng.uniform(30, 95), 1)
         age = None if i % 11 == 10 else round(rng.uniform(30, 62), 1)
-        rows.append({
-            "study_id": sid, "label": f"{surname} {year}{'' if n <= 26 else f' ({i + 1})'}",
-            "first_author": surname, "year": year, "ref_number": i + 1, "citation_key": sid,
-            "design": "crossover" if i % 4 == 3 else "parallel",
-            "setting": "inpatient" if i % 2 == 0 else "outpatient",
-            "population": "adults with chronic pain", "diagnosis": "synthetic diagnosis",
-            "pain_type": PAIN_TYPES[i % 4], "crps": i % 3 == 0, "adjunct_analgesic": i % 5 in (1, 2),
-            "cointervention": "none", "treatment_description": "ketamine infusion",
-            "control_description": "saline infusion", "n_ketamine": n_k, "n_control": n_c,
-            "ketamine_form": "s-ketamine" if i % 6 == 5 else "racemic", "rate_unit": "mg/kg/h",
-            "rate_mean": rate, "rate_max": round(rate * 1.5, 2), "hours_total": hours,
-            "days": max(1.0, hours / 8 // 1), "rate_cap_mg_per_h": None,
-            "regimen_text": f"{rate} mg/kg/h for {hours:g} h", "female_percent": female, "age_years": age,
-            "age_statistic": None if age is None else "mean", "demographics_source": "synthetic",
-            "source": "synthetic",
-        })
+        rows.append(
+            {
+                "study_id": sid,
+                "label": f"{surname} {year}{'' if n <= 26 else f' ({i + 1})'}",
+                "first_author": surname,
+                "year": year,
+                "ref_number": i + 1,
+                "citation_key": sid,
+                "design": "crossover" if i % 4 == 3 else "parallel",
+                "setting": "inpatient" if i % 2 == 0 else "outpatient",
+                "population": "adults with chronic pain",
+                "diagnosis": "synthetic diagnosis",
+                "pain_type": PAIN_TYPES[i % 4],
+                "crps": i % 3 == 0,
+                "adjunct_analgesic": i % 5 in (1, 2),
+                "cointervention": "none",
+                "treatment_description": "ketamine infusion",
+                "control_description": "saline infusion",
+                "n_ketamine": n_k,
+                "n_control": n_c,
+                "ketamine_form": "s-ketamine" if i % 6 == 5 else "racemic",
+                "rate_unit": "mg/kg/h",
+                "rate_mean": rate,
+                "rate_max": round(rate * 1.5, 2),
+                "hours_total": hours,
+                "days": max(1.0, hours / 8 // 1),
+                "rate_cap_mg_per_h": None,
+                "regimen_text": f"{rate} mg/kg/h for {hours:g} h",
+                "female_percent": female,
+                "age_years": age,
+                "age_statistic": None if age is None else "mean",
+                "demographics_source": "synthetic",
+                "source": "synthetic",
+            }
+        )
     return rows
 
 
@@ -112,21 +162,28 @@ def _pain_rows(rng: random.Random, studies: list[dict]) -> list[dict[str, Any]]:
     rows = []
     for i, s in enumerate(studies):
         effect = rng.gauss(-0.9, 0.8)
-        points = [("day 3", 0.43, None)] + [(f"week {w}", float(w), w) for w in WINDOWS
-                                             if w <= 4 or i % 3 != 2]
+        points = [("day 3", 0.43, None)] + [(f"week {w}", float(w), w) for w in WINDOWS if w <= 4 or i % 3 != 2]
         primary = "day 3" if i % 2 == 0 else "week 2"
         for label, weeks, window in points:
             base = rng.uniform(4.5, 7.5)
             for arm, shift in (("ketamine", effect * (1 - weeks / 16)), ("control", 0.0)):
                 randomised = s[f"n_{arm}"]
-                rows.append({
-                    "study_id": s["study_id"], "arm": arm, "timepoint": label, "weeks": weeks,
-                    "primary": label == primary, "window_weeks": window,
-                    "n": max(1, randomised - rng.randint(0, 3)),
-                    "mean": round(min(10.0, max(0.0, base + shift + rng.gauss(0, 0.3))), 2),
-                    "sd": round(rng.uniform(1.0, 2.8), 2),
-                    "scale_original": "NRS 0-10", "conversion": None, "source": "synthetic",
-                })
+                rows.append(
+                    {
+                        "study_id": s["study_id"],
+                        "arm": arm,
+                        "timepoint": label,
+                        "weeks": weeks,
+                        "primary": label == primary,
+                        "window_weeks": window,
+                        "n": max(1, randomised - rng.randint(0, 3)),
+                        "mean": round(min(10.0, max(0.0, base + shift + rng.gauss(0, 0.3))), 2),
+                        "sd": round(rng.uniform(1.0, 2.8), 2),
+                        "scale_original": "NRS 0-10",
+                        "conversion": None,
+                        "source": "synthetic",
+                    }
+                )
     return rows
 
 
@@ -140,12 +197,17 @@ def _binary_rows(rng: random.Random, studies: list[dict]) -> list[dict[str, Any]
             for arm, ratio in (("ketamine", rng.uniform(1.0, 2.5)), ("control", 1.0)):
                 n = max(1, s[f"n_{arm}"] - rng.randint(0, 2))
                 p = min(0.95, risk * ratio)
-                rows.append({
-                    "study_id": s["study_id"], "outcome": outcome, "arm": arm,
-                    "events": sum(rng.random() < p for _ in range(n)), "n": n,
-                    "definition": ">=30% pain reduction" if outcome == "responder" else None,
-                    "source": "synthetic",
-                })
+                rows.append(
+                    {
+                        "study_id": s["study_id"],
+                        "outcome": outcome,
+                        "arm": arm,
+                        "events": sum(rng.random() < p for _ in range(n)),
+                        "n": n,
+                        "definition": ">=30% pain reduction" if outcome == "responder" else None,
+                        "source": "synthetic",
+                    }
+                )
     return rows
 
 
@@ -161,8 +223,10 @@ def _rob_rows(rng: random.Random, studies: list[dict]) -> list[dict[str, Any]]:
     for s in studies:
         judgements = {d: rng.choices(["low", "unclear", "high"], [6, 3, 1])[0] for d in ROB_DOMAINS}
         judgements["overall"] = _overall(judgements)
-        rows += [{"study_id": s["study_id"], "domain": d, "judgement": j, "source": "synthetic"}
-                 for d, j in judgements.items()]
+        rows += [
+            {"study_id": s["study_id"], "domain": d, "judgement": j, "source": "synthetic"}
+            for d, j in judgements.items()
+        ]
     return rows
 
 
@@ -171,8 +235,12 @@ def _flow_rows(rng: random.Random, n: int) -> list[dict[str, Any]]:
     assessed = n + excluded_fulltext
     screened = assessed + rng.randint(50, 500) + 2 * n
     identified = screened + rng.randint(10, 300)
-    counts = {"records_identified": identified, "records_screened": screened,
-              "excluded_screening": screened - assessed, "fulltext_excluded": excluded_fulltext}
+    counts = {
+        "records_identified": identified,
+        "records_screened": screened,
+        "excluded_screening": screened - assessed,
+        "fulltext_excluded": excluded_fulltext,
+    }
     return [{"stage": k, "count": v, "source": "synthetic"} for k, v in counts.items()]
 
 
@@ -182,26 +250,48 @@ def _analyses(rng: random.Random, m: int) -> dict[str, dict[str, Any]]:
     expect exactly one of each), then a mixture of pain MD (time point, ``where``, moderator)
     and binary RR analyses. About three in four have a forest plot."""
     analyses: dict[str, dict[str, Any]] = {
-        "primary": {"outcome": "pain", "timepoint": "primary", "measure": "MD", "method": "DL",
-                    "title": "Pain at the primary time point", "figure": "forest_primary",
-                    "leave_one_out": True, "bias_tests": True},
+        "primary": {
+            "outcome": "pain",
+            "timepoint": "primary",
+            "measure": "MD",
+            "method": "DL",
+            "title": "Pain at the primary time point",
+            "figure": "forest_primary",
+            "leave_one_out": True,
+            "bias_tests": True,
+        },
     }
-    filters = [{}, {"setting_class": "inpatient"}, {"pain_type": ["neuropathic", "mixed"]},
-               {"crps_status": "non_crps"}, {"design": "parallel"}, {"dose_class": "high"}]
+    filters = [
+        {},
+        {"setting_class": "inpatient"},
+        {"pain_type": ["neuropathic", "mixed"]},
+        {"crps_status": "non_crps"},
+        {"design": "parallel"},
+        {"dose_class": "high"},
+    ]
     for k in range(1, m):
         name = f"a{k:03d}"
         if k % 3 == 2:  # binary RR
             outcome = BINARY_OUTCOMES[k % len(BINARY_OUTCOMES)]
-            spec: dict[str, Any] = {"outcome": outcome, "measure": "RR", "method": "DL",
-                                    "title": f"{outcome.capitalize()} (synthetic {k})"}
+            spec: dict[str, Any] = {
+                "outcome": outcome,
+                "measure": "RR",
+                "method": "DL",
+                "title": f"{outcome.capitalize()} (synthetic {k})",
+            }
             if outcome != "responder":
                 spec["proportions"] = True
             if k % 4 == 0:
                 spec["where"] = {"setting_class": ["inpatient", "outpatient"]}
         else:  # pain MD
             timepoint = ["primary", 2, 4, 8, 12][rng.randrange(5)]
-            spec = {"outcome": "pain", "timepoint": timepoint, "measure": "MD", "method": "DL",
-                    "title": f"Pain at {timepoint} (synthetic {k})"}
+            spec = {
+                "outcome": "pain",
+                "timepoint": timepoint,
+                "measure": "MD",
+                "method": "DL",
+                "title": f"Pain at {timepoint} (synthetic {k})",
+            }
             where = filters[k % len(filters)]
             if where:
                 spec["where"] = dict(where)
@@ -214,8 +304,9 @@ def _analyses(rng: random.Random, m: int) -> dict[str, dict[str, Any]]:
     return analyses
 
 
-def make_config(base: dict[str, Any], n_analyses: int | None, seed: int, data_dir: str = "data",
-                results_dir: str = "results") -> dict[str, Any]:
+def make_config(
+    base: dict[str, Any], n_analyses: int | None, seed: int, data_dir: str = "data", results_dir: str = "results"
+) -> dict[str, Any]:
     config = json.loads(json.dumps(base))  # deep copy; YAML anchors/merge keys already resolved
     config["data_dir"], config["results_dir"] = data_dir, results_dir
     if n_analyses is not None:
@@ -229,9 +320,16 @@ def make_config(base: dict[str, Any], n_analyses: int | None, seed: int, data_di
     return config
 
 
-def make_review(directory: str | Path, n_studies: int, n_analyses: int | None, seed: int, *,
-                base_config: str | Path | None = None, data_dir: str = "data",
-                results_dir: str = "results") -> dict[str, Path]:
+def make_review(
+    directory: str | Path,
+    n_studies: int,
+    n_analyses: int | None,
+    seed: int,
+    *,
+    base_config: str | Path | None = None,
+    data_dir: str = "data",
+    results_dir: str = "results",
+) -> dict[str, Path]:
     """Write a valid synthetic review under ``directory`` (see the module docstring).
 
     ``data_dir``/``results_dir`` are the values written into the config (relative to the
@@ -255,25 +353,53 @@ def make_review(directory: str | Path, n_studies: int, n_analyses: int | None, s
         "binary_outcomes": _binary_rows(rng, studies),
         "risk_of_bias": _rob_rows(rng, studies),
         "study_flow": _flow_rows(rng, n_studies),
-        "grade": [{"outcome_id": o, "domain": d, "source": "synthetic",
-                   "judgement": ["not serious", "serious"][(i + j) % 4 == 0],
-                   "footnote": "a: synthetic concern" if (i + j) % 4 == 0 else None}
-                  for i, o in enumerate(config["grade"]) for j, d in enumerate(GRADE_DOMAINS)],
+        "grade": [
+            {
+                "outcome_id": o,
+                "domain": d,
+                "source": "synthetic",
+                "judgement": ["not serious", "serious"][(i + j) % 4 == 0],
+                "footnote": "a: synthetic concern" if (i + j) % 4 == 0 else None,
+            }
+            for i, o in enumerate(config["grade"])
+            for j, d in enumerate(GRADE_DOMAINS)
+        ],
         "published_values": [
-            {"key": "studies.count", "printed": str(n_studies), "value": n_studies, "kind": "count",
-             "decimals": 0, "location": "abstract"},
-            {"key": "primary.estimate", "printed": "-0.88", "value": -0.88, "kind": "estimate",
-             "decimals": 2, "location": "abstract"},
-            {"key": "primary.estimate", "printed": "-0.88", "value": -0.88, "kind": "estimate",
-             "decimals": 2, "location": "results"},
+            {
+                "key": "studies.count",
+                "printed": str(n_studies),
+                "value": n_studies,
+                "kind": "count",
+                "decimals": 0,
+                "location": "abstract",
+            },
+            {
+                "key": "primary.estimate",
+                "printed": "-0.88",
+                "value": -0.88,
+                "kind": "estimate",
+                "decimals": 2,
+                "location": "abstract",
+            },
+            {
+                "key": "primary.estimate",
+                "printed": "-0.88",
+                "value": -0.88,
+                "kind": "estimate",
+                "decimals": 2,
+                "location": "results",
+            },
         ],
     }
     for name, rows in tables.items():
         _write_csv(data / f"{name}.csv", _schema_fields(schemas, name), rows)
     # the plausible-bounds alternative the sensitivity_plausible rule reads (a pain_scores.csv
     # with every SD >= 1: the synthetic SDs already are); its path is fixed in the rule
-    _write_csv(directory / "data" / "curation" / "output" / "plausible_fit.csv",
-               _schema_fields(schemas, "pain_scores"), tables["pain_scores"])
+    _write_csv(
+        directory / "data" / "curation" / "output" / "plausible_fit.csv",
+        _schema_fields(schemas, "pain_scores"),
+        tables["pain_scores"],
+    )
     config_path = directory / "config" / "config.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(
@@ -287,8 +413,12 @@ def make_review(directory: str | Path, n_studies: int, n_analyses: int | None, s
 # ----------------------------------------------------------------------------------------- helpers
 def project_files(project: Path = PROJECT) -> list[str]:
     """Files of the project as git sees them (tracked + untracked, not ignored), without data/."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                         cwd=project, capture_output=True, check=True).stdout.decode()
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=project,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     return [f for f in out.split("\0") if f and not f.startswith("data/") and (project / f).is_file()]
 
 
@@ -302,8 +432,9 @@ def copy_project(dest: str | Path, data: str | Path | None = "real", project: Pa
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(project / rel, target)
     if data == "real":
-        shutil.copytree(project / "data", dest / "data", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", ".*"))
+        shutil.copytree(
+            project / "data", dest / "data", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", ".*")
+        )
     elif data is not None:
         (dest / "data").mkdir(exist_ok=True)
         for csv_file in Path(data).glob("*.csv"):
@@ -346,8 +477,15 @@ def build_env(copy: str | Path, **extra: str) -> dict[str, str]:
 
 def run_snakemake(copy: str | Path, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
     """``snakemake --cores 2 ARGS`` in ``copy``; stdout+stderr in ``.stdout``."""
-    return subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=copy, env=build_env(copy, **env),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *args],
+        cwd=copy,
+        env=build_env(copy, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def non_render_targets(copy: str | Path) -> list[str]:
@@ -357,9 +495,11 @@ def non_render_targets(copy: str | Path) -> list[str]:
     res = config["results_dir"]
     stems = [s["figure"] for s in config["analyses"].values() if s.get("figure")]
     stems += ["flow", "risk_of_bias", "leave_one_out"]
-    return ([f"{res}/numbers.json", f"{res}/reports/reproduction.md"]
-            + [f"{res}/tables/{t}.md" for t in ("table1", "table2_grade", "table_s2_adverse_proportions")]
-            + [f"{res}/figures/{s}.{e}" for s in stems for e in ("svg", "png")])
+    return (
+        [f"{res}/numbers.json", f"{res}/reports/reproduction.md"]
+        + [f"{res}/tables/{t}.md" for t in ("table1", "table2_grade", "table_s2_adverse_proportions")]
+        + [f"{res}/figures/{s}.{e}" for s in stems for e in ("svg", "png")]
+    )
 
 
 def tree_snapshot(root: str | Path) -> dict[str, tuple[int, int]]:
@@ -406,8 +546,9 @@ def compare_outputs(a: str | Path, b: str | Path) -> list[str]:
                 continue
             lines_a, lines_b = raw_a.splitlines(), raw_b.splitlines()
             if len(lines_a) != len(lines_b) or any(
-                    x != y and not (b'"built_at"' in x and b'"built_at"' in y)
-                    for x, y in zip(lines_a, lines_b, strict=True)):
+                x != y and not (b'"built_at"' in x and b'"built_at"' in y)
+                for x, y in zip(lines_a, lines_b, strict=True)
+            ):
                 problems.append(f"{rel}: raw bytes differ on lines without built_at")
         else:
             problems.append(f"{rel}: bytes differ ({len(raw_a)} vs {len(raw_b)} bytes)")
@@ -415,6 +556,7 @@ def compare_outputs(a: str | Path, b: str | Path) -> list[str]:
 
 
 if __name__ == "__main__":  # python benchmarks/synthetic.py DIR N M SEED
-    out = make_review(sys.argv[1], int(sys.argv[2]), None if sys.argv[3] == "project" else int(sys.argv[3]),
-                      int(sys.argv[4]))
+    out = make_review(
+        sys.argv[1], int(sys.argv[2]), None if sys.argv[3] == "project" else int(sys.argv[3]), int(sys.argv[4])
+    )
     print(out)

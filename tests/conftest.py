@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def copy_project(dest: Path) -> Path:
     """Copy the project's tracked and untracked-but-not-ignored files (no results/, no .venv/)."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         src = ROOT / name
         if src.is_file():
@@ -29,12 +34,15 @@ def copy_project(dest: Path) -> Path:
 def built_results(tmp_path_factory) -> Path:
     """The results/ folder of a complete build: the project's own when it is complete and up
     to date (as after `bash setup.sh`), otherwise a fresh build of a copy."""
-    check = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "all"], cwd=ROOT,
-                           capture_output=True, text=True)
-    if check.returncode == 0 and "Nothing to be done" in (check.stdout + check.stderr) \
-            and (ROOT / "results" / "manuscript" / "paper.html").exists():
+    check = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "all"], cwd=ROOT, capture_output=True, text=True
+    )
+    if (
+        check.returncode == 0
+        and "Nothing to be done" in (check.stdout + check.stderr)
+        and (ROOT / "results" / "manuscript" / "paper.html").exists()
+    ):
         return ROOT / "results"
     project = copy_project(tmp_path_factory.mktemp("built") / "project")
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, check=True,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, check=True, capture_output=True)
     return project / "results"

@@ -82,8 +82,11 @@ def test_python_tag_refused_by_project_loaders(tmp_path):
     with pytest.raises(yaml.constructor.ConstructorError):
         yaml.safe_load(evil.read_text())
     assert not marker.exists()
-    unsafe = [p for p in (ROOT / "workflow").rglob("*.py")
-              if "yaml.load(" in p.read_text(encoding="utf-8") or "unsafe_load" in p.read_text(encoding="utf-8")]
+    unsafe = [
+        p
+        for p in (ROOT / "workflow").rglob("*.py")
+        if "yaml.load(" in p.read_text(encoding="utf-8") or "unsafe_load" in p.read_text(encoding="utf-8")
+    ]
     assert not unsafe, f"non-safe YAML loading in {unsafe}"
 
 
@@ -149,13 +152,12 @@ def test_path_like_study_id_rejected(tmp_path, bad_id):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     for f in FIXTURE.glob("*.csv"):
-        (data_dir / f.name).write_text(f.read_text(encoding="utf-8").replace("alpha2010", bad_id),
-                                       encoding="utf-8")
+        (data_dir / f.name).write_text(f.read_text(encoding="utf-8").replace("alpha2010", bad_id), encoding="utf-8")
     shutil.copytree(ROOT / "data" / "schemas", data_dir / "schemas")
     with pytest.raises(mdata.DataValidationError) as error:
         mdata.validate_dataset(data_dir)
     text = str(error.value)
-    assert "studies.csv, row 2, column \"study_id\"" in text, text
+    assert 'studies.csv, row 2, column "study_id"' in text, text
     assert bad_id in text
 
 

@@ -45,8 +45,7 @@ def two_builds(tmp_path_factory) -> tuple[Path, Path]:
         dest = tmp_path_factory.mktemp(name) / "project"
         synthetic.copy_project(dest, data=None)
         synthetic.make_review(dest, N_STUDIES, N_ANALYSES, seed=SEED)
-        proc = synthetic.run_snakemake(dest, *synthetic.non_render_targets(dest), timeout=170,
-                                       SOURCE_DATE_EPOCH=EPOCH)
+        proc = synthetic.run_snakemake(dest, *synthetic.non_render_targets(dest), timeout=170, SOURCE_DATE_EPOCH=EPOCH)
         assert proc.returncode == 0, proc.stdout[-3000:]
         copies.append(dest)
     return copies[0], copies[1]
@@ -60,8 +59,14 @@ def test_outputs_identical_but_built_at(two_builds):
     kinds = {p.suffix for p in (one / "results").rglob("*") if p.is_file()}
     assert {".svg", ".png", ".md", ".csv", ".json"} <= kinds, kinds
     # figures, tables and numbers.json were really compared
-    for rel in ("numbers.json", "figures/forest_primary.svg", "figures/forest_primary.png",
-                "figures/risk_of_bias.png", "tables/table1.md", "tables/table2_grade.csv"):
+    for rel in (
+        "numbers.json",
+        "figures/forest_primary.svg",
+        "figures/forest_primary.png",
+        "figures/risk_of_bias.png",
+        "tables/table1.md",
+        "tables/table2_grade.csv",
+    ):
         assert (one / "results" / rel).is_file(), rel
 
 
@@ -106,12 +111,19 @@ See @fig-forest.
 
 
 def _render(copy: Path, qmd: Path) -> subprocess.CompletedProcess:
-    code = ("import sys; from pathlib import Path; from metabuild.render import render_document; "
-            "render_document(Path(sys.argv[1]), Path(sys.argv[2]), formats=('html', 'docx', 'pdf'), "
-            "numbers_file=Path('results/numbers.json'), engine='pandoc')")
-    return subprocess.run([sys.executable, "-c", code, str(qmd), "results/manuscript"], cwd=copy,
-                          env=synthetic.build_env(copy, SOURCE_DATE_EPOCH=EPOCH), capture_output=True,
-                          text=True, timeout=170)
+    code = (
+        "import sys; from pathlib import Path; from metabuild.render import render_document; "
+        "render_document(Path(sys.argv[1]), Path(sys.argv[2]), formats=('html', 'docx', 'pdf'), "
+        "numbers_file=Path('results/numbers.json'), engine='pandoc')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(qmd), "results/manuscript"],
+        cwd=copy,
+        env=synthetic.build_env(copy, SOURCE_DATE_EPOCH=EPOCH),
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
 
 
 def _render_available() -> str | None:

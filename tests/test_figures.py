@@ -325,9 +325,7 @@ def test_prisma_flow(tmp_path):
     boxes = [p.get_window_extent(r) for p in ax.patches if (p.get_gid() or "").startswith(("box-", "phase-"))]
     for t in ax.texts:
         tb = t.get_window_extent(r)
-        assert any(b.x0 <= tb.x0 and tb.x1 <= b.x1 and b.y0 <= tb.y0 and tb.y1 <= b.y1 for b in boxes), (
-            t.get_text()
-        )
+        assert any(b.x0 <= tb.x0 and tb.x1 <= b.x1 and b.y0 <= tb.y0 and tb.y1 <= b.y1 for b in boxes), t.get_text()
     labels = " ".join(t.get_text() for t in ax.texts)
     for n in ("696", "229", "467", "437", "30", "23", "(n = 7)", "(n = 6)"):
         assert n in labels
@@ -361,9 +359,7 @@ def _render_all(out: Path) -> list[Path]:
 
 def test_identical_bytes_across_runs_and_rcparams(tmp_path):
     a = _render_all(tmp_path / "a")
-    with matplotlib.rc_context(
-        {"font.size": 20, "lines.linewidth": 5, "svg.hashsalt": None, "axes.edgecolor": "red"}
-    ):
+    with matplotlib.rc_context({"font.size": 20, "lines.linewidth": 5, "svg.hashsalt": None, "axes.edgecolor": "red"}):
         b = _render_all(tmp_path / "b")  # the caller's rcParams must not leak in
     for pa, pb in zip(a, b, strict=True):
         assert pa.read_bytes() == pb.read_bytes(), pa.name

@@ -37,8 +37,14 @@ def test_format_p(p, text):
 
 @pytest.mark.parametrize(
     ("value", "kind", "text"),
-    [(-1.834, "estimate", "\u22121.83"), (48.49, "i2", "48.5%"), (-0.001, "estimate", "0.00"),
-     (2.4349, "ratio", "2.43"), (211, "count", "211"), (51.515, "percent", "51.5%")],
+    [
+        (-1.834, "estimate", "\u22121.83"),
+        (48.49, "i2", "48.5%"),
+        (-0.001, "estimate", "0.00"),
+        (2.4349, "ratio", "2.43"),
+        (211, "count", "211"),
+        (51.515, "percent", "51.5%"),
+    ],
 )
 def test_format_number(value, kind, text):
     assert formatting.format_number(value, kind) == text
@@ -46,9 +52,15 @@ def test_format_number(value, kind, text):
 
 @pytest.mark.parametrize(
     ("reproduced", "printed", "decimals", "expected"),
-    [(-1.834, "\u22121.83", 2, True), (-1.826, "\u22121.83", 2, True), (-1.824, "\u22121.83", 2, False),
-     (0.00004, "< .0001", None, True), (0.0003, "< .0001", None, False), (48.46, "48.5%", 1, True),
-     (45.9, "48.5%", 1, False)],
+    [
+        (-1.834, "\u22121.83", 2, True),
+        (-1.826, "\u22121.83", 2, True),
+        (-1.824, "\u22121.83", 2, False),
+        (0.00004, "< .0001", None, True),
+        (0.0003, "< .0001", None, False),
+        (48.46, "48.5%", 1, True),
+        (45.9, "48.5%", 1, False),
+    ],
 )
 def test_within_rounding(reproduced, printed, decimals, expected):
     assert compare.within_rounding(reproduced, printed, decimals) is expected
@@ -87,8 +99,11 @@ def test_digest_changes_only_for_dependent_analyses(real_data):
     frame.loc[row, "sd"] = frame.loc[row, "sd"] + 0.5
     after = workflow_support.analysis_digests(CONFIG["analyses"], changed, CONFIG)
     moved = {name for name in before if before[name] != after[name]}
-    primary_like = {n for n, s in CONFIG["analyses"].items()
-                    if s["outcome"] == "pain" and s.get("timepoint", "primary") == "primary"}
+    primary_like = {
+        n
+        for n, s in CONFIG["analyses"].items()
+        if s["outcome"] == "pain" and s.get("timepoint", "primary") == "primary"
+    }
     assert primary_like <= moved
     assert not moved & {"responders", "nausea", "headache", "tiredness", "psychotomimetic"}
 
@@ -98,7 +113,8 @@ def test_digest_of_moderator_column(real_data):
     before = workflow_support.analysis_digests(CONFIG["analyses"], real_data, CONFIG)
     changed = copy.deepcopy(real_data)
     changed.studies.loc[changed.studies.index[0], "setting"] = (
-        "outpatient" if changed.studies.iloc[0]["setting"] == "inpatient" else "inpatient")
+        "outpatient" if changed.studies.iloc[0]["setting"] == "inpatient" else "inpatient"
+    )
     after = workflow_support.analysis_digests(CONFIG["analyses"], changed, CONFIG)
     assert {n for n in before if before[n] != after[n]} == {"setting"}
 
@@ -115,14 +131,20 @@ def test_config_check_rejects_unsafe_and_dangling_names():
 
 def test_registry_formats_and_joins_published(tmp_path):
     source = tmp_path / "a.json"
-    source.write_text(json.dumps({
-        "numbers": {"x.estimate": {"value": -1.8349, "kind": "estimate"}, "x.p": {"value": 2e-5, "kind": "p"}},
-        "provenance": {"job": "run_analysis[analysis=x]", "rule": "run_analysis"},
-    }))
+    source.write_text(
+        json.dumps(
+            {
+                "numbers": {"x.estimate": {"value": -1.8349, "kind": "estimate"}, "x.p": {"value": 2e-5, "kind": "p"}},
+                "provenance": {"job": "run_analysis[analysis=x]", "rule": "run_analysis"},
+            }
+        )
+    )
     published = tmp_path / "published.csv"
-    published.write_text("key,printed,value,kind,decimals,location,note\n"
-                         "x.estimate,\u22121.83,-1.83,estimate,2,Abstract,\n"
-                         "x.p,< .0001,,p,,Results,\n")
+    published.write_text(
+        "key,printed,value,kind,decimals,location,note\n"
+        "x.estimate,\u22121.83,-1.83,estimate,2,Abstract,\n"
+        "x.p,< .0001,,p,,Results,\n"
+    )
     reg = registry.build_registry([source], published)
     entry = reg["numbers"]["x.estimate"]
     assert entry["text"] == "\u22121.83"
@@ -133,8 +155,9 @@ def test_registry_formats_and_joins_published(tmp_path):
 
 def test_registry_refuses_a_key_produced_twice(tmp_path):
     for name in ("a", "b"):
-        (tmp_path / f"{name}.json").write_text(json.dumps({
-            "numbers": {"x.k": {"value": 1, "kind": "count"}}, "provenance": {"job": name, "rule": name}}))
+        (tmp_path / f"{name}.json").write_text(
+            json.dumps({"numbers": {"x.k": {"value": 1, "kind": "count"}}, "provenance": {"job": name, "rule": name}})
+        )
     (tmp_path / "p.csv").write_text("key,printed,value,kind,decimals,location,note\n")
     with pytest.raises(ValueError, match="produced twice"):
         registry.build_registry([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "p.csv")

@@ -49,9 +49,14 @@ def _incomplete_markers(copy: Path) -> list[Path]:
 def test_interrupted_build_resumes_to_identical_outputs(reference, tmp_path):
     copy = _review_copy(tmp_path / "project")
     targets = synthetic.non_render_targets(copy)
-    proc = subprocess.Popen([synthetic.SNAKEMAKE, "--cores", "2", *targets], cwd=copy,
-                            env=synthetic.build_env(copy), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [synthetic.SNAKEMAKE, "--cores", "2", *targets],
+        cwd=copy,
+        env=synthetic.build_env(copy),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     analyses = copy / "results" / "analyses"
     deadline = time.monotonic() + 150
     try:
@@ -102,7 +107,8 @@ def _corrupt_cell(copy: Path) -> tuple[Path, str, list[str]]:
 def _typo_key(copy: Path) -> tuple[Path, str, list[str]]:
     path = copy / "config" / "config.yaml"
     text = path.read_text(encoding="utf-8").replace(
-        "    leave_one_out: true", "    leave_one_out: true\n    moderater: dose_class", 1)
+        "    leave_one_out: true", "    leave_one_out: true\n    moderater: dose_class", 1
+    )
     return path, text, ["moderater"]
 
 
@@ -115,12 +121,17 @@ def _dangling_grade(copy: Path) -> tuple[Path, str, list[str]]:
 def _bad_level(copy: Path) -> tuple[Path, str, list[str]]:
     path = copy / "config" / "config.yaml"
     text = path.read_text(encoding="utf-8").replace(
-        "    leave_one_out: true", "    leave_one_out: true\n    moderator: nope", 1)
+        "    leave_one_out: true", "    leave_one_out: true\n    moderator: nope", 1
+    )
     return path, text, ["moderator", "nope"]
 
 
-BAD_INPUTS = {"bad_csv_cell": _corrupt_cell, "misspelt_config_key": _typo_key,
-              "dangling_grade_reference": _dangling_grade, "unknown_moderator": _bad_level}
+BAD_INPUTS = {
+    "bad_csv_cell": _corrupt_cell,
+    "misspelt_config_key": _typo_key,
+    "dangling_grade_reference": _dangling_grade,
+    "unknown_moderator": _bad_level,
+}
 
 
 @pytest.mark.slow

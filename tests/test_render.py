@@ -34,8 +34,11 @@ SVG = (
 NUMBERS = {
     "numbers": {
         "primary.estimate": {
-            "value": -1.83, "text": "\u22121.83", "published": "-1.83",
-            "rule": "pool_primary", "script": "workflow/scripts/pool.py",
+            "value": -1.83,
+            "text": "\u22121.83",
+            "published": "-1.83",
+            "rule": "pool_primary",
+            "script": "workflow/scripts/pool.py",
             "inputs": [{"path": "data/pain_scores.csv", "sha256": "ab" * 32}],
         },
         "primary.p": {"value": 0.0001, "text": "< .001", "published": "< .0001", "rule": "pool_primary"},
@@ -107,8 +110,9 @@ def _epoch(monkeypatch):
 
 
 def _render(project: Path, outdir: str = "out", formats=("html", "docx", "pdf"), engine="pandoc"):
-    return render_document(project / "doc" / "paper.qmd", project / outdir, formats,
-                           project / "results" / "numbers.json", engine=engine)
+    return render_document(
+        project / "doc" / "paper.qmd", project / outdir, formats, project / "results" / "numbers.json", engine=engine
+    )
 
 
 def _docx_text(path: Path) -> str:
@@ -171,7 +175,7 @@ def test_crossrefs_resolved(project):
 def test_citations_numbered(project):
     out = _render(project, formats=("html", "pdf"))
     page = out["html"].read_text(encoding="utf-8")
-    refs = _normalize(re.sub(r"<[^>]+>", " ", page[page.index('id="refs"'):]))
+    refs = _normalize(re.sub(r"<[^>]+>", " ", page[page.index('id="refs"') :]))
     assert "Alpha A. First trial." in refs and "Beta B. Second trial." in refs
     assert refs.index("Alpha A.") < refs.index("Beta B.")  # numbered in order of citation
     assert re.search(r"<sup>1,2</sup>", page)

@@ -22,18 +22,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 pytestmark = pytest.mark.slow
 
-TARGETS = ["results/numbers.json", "results/reports/reproduction.md", "results/tables/table1.md",
-           "results/tables/table2_grade.md", "results/tables/table_s2_adverse_proportions.md",
-           "results/figures/forest_primary.svg", "results/figures/forest_dose.svg",
-           "results/figures/forest_responders.svg", "results/figures/leave_one_out.svg",
-           "results/figures/risk_of_bias.svg", "results/figures/flow.svg",
-           "results/validation/report.json"]
+TARGETS = [
+    "results/numbers.json",
+    "results/reports/reproduction.md",
+    "results/tables/table1.md",
+    "results/tables/table2_grade.md",
+    "results/tables/table_s2_adverse_proportions.md",
+    "results/figures/forest_primary.svg",
+    "results/figures/forest_dose.svg",
+    "results/figures/forest_responders.svg",
+    "results/figures/leave_one_out.svg",
+    "results/figures/risk_of_bias.svg",
+    "results/figures/flow.svg",
+    "results/validation/report.json",
+]
 
 
 def jobs_to_run(project: Path) -> dict[str, set[str]]:
     """rule -> set of wildcard strings, from a Snakemake dry run."""
-    proc = subprocess.run([*SNAKEMAKE, "-n", "--cores", "1", *TARGETS], cwd=project, capture_output=True,
-                          text=True)
+    proc = subprocess.run([*SNAKEMAKE, "-n", "--cores", "1", *TARGETS], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     jobs: dict[str, set[str]] = {}

@@ -61,7 +61,9 @@ def read_published() -> list[Published]:
 
 
 def published_for(pubs: list[Published], key: str, location_startswith: str | None = None) -> list[Published]:
-    return [p for p in pubs if p.key == key and (location_startswith is None or p.location.startswith(location_startswith))]
+    return [
+        p for p in pubs if p.key == key and (location_startswith is None or p.location.startswith(location_startswith))
+    ]
 
 
 def check_value(p: Published, reproduced: float) -> tuple[float | None, bool]:

@@ -44,7 +44,9 @@ def check(assigned: dict[str, tuple[float, float]]) -> list[str]:
     out = []
     out.append(f"median age {statistics.median(ages)} (published 48)")
     out.append(f"age range {min(ages)}-{max(ages)} (published 41.9-71)")
-    out.append(f"trials with age > 46: {sum(a > 46 for a in ages)}, < 46: {sum(a < 46 for a in ages)}, = 46: {sum(a == 46 for a in ages)}")
+    out.append(
+        f"trials with age > 46: {sum(a > 46 for a in ages)}, < 46: {sum(a < 46 for a in ages)}, = 46: {sum(a == 46 for a in ages)}"
+    )
     out.append(f"trials with > 60% female: {sum(f > 60 for f in fem)}, <= 60%: {sum(f <= 60 for f in fem)}")
     assert statistics.median(ages) == 48 and min(ages) == 41.9 and max(ages) == 71
     assert all(a != 46 for a in ages) and 0 < sum(a > 46 for a in ages) < len(ages)

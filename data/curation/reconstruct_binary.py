@@ -67,32 +67,53 @@ class Outcome:
 EICH_N = "10 vs 10 (crossover; the ketamine-alone and saline sessions; implied by Table 2 totals, data/README.md)"
 OUTCOMES = [
     Outcome(
-        "responder", "study-designated positive response (Salas >=30%, Eichenberger and Noppers >=50% pain reduction)",
-        [Trial("salas2012", 11, 9, n_source="Table 1"),
-         Trial("eichenberger2008", 10, 10, n_source=EICH_N),
-         Trial("noppers2011", 12, 12, n_source="Table 1")],
+        "responder",
+        "study-designated positive response (Salas >=30%, Eichenberger and Noppers >=50% pain reduction)",
+        [
+            Trial("salas2012", 11, 9, n_source="Table 1"),
+            Trial("eichenberger2008", 10, 10, n_source=EICH_N),
+            Trial("noppers2011", 12, 12, n_source="Table 1"),
+        ],
         "Results ¶ Positive Response: refs 25, 26, 28; Table 2 row 2: 17/33 vs 6/31",
         totals=(17, 6),
         tie_break="pooled P within the rounding of the printed .029, then pooled Freeman-Tukey proportions closest to the printed 51.3% and 19.4%",
     ),
     Outcome(
-        "nausea", "nausea reported during or after the infusion",
-        [Trial("sigtermans2009", 30, 30, a=19, a_source="Table 1, row Sigtermans et al"),
-         Trial("schwartzman2009", 9, 10, a_max=6),
-         Trial("eichenberger2008", 10, 10, n_source=EICH_N)],
+        "nausea",
+        "nausea reported during or after the infusion",
+        [
+            Trial("sigtermans2009", 30, 30, a=19, a_source="Table 1, row Sigtermans et al"),
+            Trial("schwartzman2009", 9, 10, a_max=6),
+            Trial("eichenberger2008", 10, 10, n_source=EICH_N),
+        ],
         "Table 2 row 4: 3 trials, 49 vs 50 patients; the only 3-trial combination of Table 1 arm sizes "
         "giving 49/50 is Sigtermans 30/30 + Schwartzman 9/10 + Eichenberger 10/10",
         tie_break="fewest events not printed in Table 1 (Schwartzman's ketamine events capped at the 6 "
-                  "patients of its combined adverse-effect count)",
+        "patients of its combined adverse-effect count)",
     ),
     Outcome(
-        "psychotomimetic", "psychotomimetic effects (hallucinations, delusions, dysphoria, feeling 'high' or emotional)",
-        [Trial("sigtermans2009", 30, 30, a=23, a_source="Table 1, row Sigtermans et al"),
-         Trial("amr2010", 20, 20, a=3, a_source="Table 1, row Amr: short-duration delusions"),
-         Trial("eichenberger2008", 10, 10, a=5, a_source="Table 1, row Eichenberger et al: light visual "
-               "hallucinations, hearing impairment, impairment of proprioception", n_source=EICH_N),
-         Trial("mitchell2002", 18, 17, a=6, a_source="Table 1, row Mitchell and Fallon: 'feeling more "
-               "emotional than usual'")],
+        "psychotomimetic",
+        "psychotomimetic effects (hallucinations, delusions, dysphoria, feeling 'high' or emotional)",
+        [
+            Trial("sigtermans2009", 30, 30, a=23, a_source="Table 1, row Sigtermans et al"),
+            Trial("amr2010", 20, 20, a=3, a_source="Table 1, row Amr: short-duration delusions"),
+            Trial(
+                "eichenberger2008",
+                10,
+                10,
+                a=5,
+                a_source="Table 1, row Eichenberger et al: light visual "
+                "hallucinations, hearing impairment, impairment of proprioception",
+                n_source=EICH_N,
+            ),
+            Trial(
+                "mitchell2002",
+                18,
+                17,
+                a=6,
+                a_source="Table 1, row Mitchell and Fallon: 'feeling more emotional than usual'",
+            ),
+        ],
         "Table 1 prints a psychotomimetic count for the ketamine arm of Sigtermans, Amr, Eichenberger and "
         "Mitchell; Noppers (quantities not noted) and Schwartzman (dysphoria within a combined count of 6) "
         "are added only if these cannot give the published RR and CI; trial set not printed - assumption",
@@ -100,33 +121,61 @@ OUTCOMES = [
         tie_break="fewest trials added, then a pooled P within the rounding of the printed P, then fewest events not printed in Table 1",
     ),
     Outcome(
-        "headache", "headache",
-        [Trial("sigtermans2009", 30, 30, a=13, a_source="Table 1, row Sigtermans et al"),
-         Trial("schwartzman2009", 9, 10, a_max=6)],
+        "headache",
+        "headache",
+        [
+            Trial("sigtermans2009", 30, 30, a=13, a_source="Table 1, row Sigtermans et al"),
+            Trial("schwartzman2009", 9, 10, a_max=6),
+        ],
         "Table 1 names headache for Sigtermans (13) and Schwartzman (within a combined count of 6); trials "
         "are added one at a time from the others (counts free) only if these cannot give the published RR "
         "and CI; the trial set is not printed - assumption",
-        optional=[Trial("amr2010", 20, 20), Trial("eichenberger2008", 10, 10, n_source=EICH_N),
-                  Trial("noppers2011", 12, 12), Trial("mitchell2002", 18, 17)],
+        optional=[
+            Trial("amr2010", 20, 20),
+            Trial("eichenberger2008", 10, 10, n_source=EICH_N),
+            Trial("noppers2011", 12, 12),
+            Trial("mitchell2002", 18, 17),
+        ],
         tie_break="fewest trials added, then a pooled P within the rounding of the printed P, then fewest events not printed in Table 1",
     ),
     Outcome(
-        "tiredness", "tiredness / fatigue",
+        "tiredness",
+        "tiredness / fatigue",
         [Trial("schwartzman2009", 9, 10, a_max=6)],
         "Table 1 names tiredness only for Schwartzman (within a combined count of 6); trials are added one "
         "at a time from the others (counts free) only if it cannot give the published RR and CI alone; the "
         "trial set is not printed - assumption",
-        optional=[Trial("amr2010", 20, 20), Trial("eichenberger2008", 10, 10, n_source=EICH_N),
-                  Trial("noppers2011", 12, 12), Trial("mitchell2002", 18, 17), Trial("sigtermans2009", 30, 30)],
+        optional=[
+            Trial("amr2010", 20, 20),
+            Trial("eichenberger2008", 10, 10, n_source=EICH_N),
+            Trial("noppers2011", 12, 12),
+            Trial("mitchell2002", 18, 17),
+            Trial("sigtermans2009", 30, 30),
+        ],
         tie_break="fewest trials added, then a pooled P within the rounding of the printed P, then fewest events not printed in Table 1",
     ),
 ]
 # Rows with a count printed in Table 1 but no pooled analysis: stored for completeness.
 SINGLE_ARM = [
-    ("sigtermans2009", "vomiting", "ketamine", 14, 30, "vomiting", "Table 1, row Sigtermans et al (ketamine arm; "
-     "'reported by one study', Results ¶ Adverse Effects; control count not printed)"),
-    ("eichenberger2008", "sedation", "ketamine", 3, 10, "sedation (1 deep sedation requiring temporary stoppage + 2 "
-     "sedation)", "Table 1, row Eichenberger et al (ketamine arm; control count not printed)"),
+    (
+        "sigtermans2009",
+        "vomiting",
+        "ketamine",
+        14,
+        30,
+        "vomiting",
+        "Table 1, row Sigtermans et al (ketamine arm; "
+        "'reported by one study', Results ¶ Adverse Effects; control count not printed)",
+    ),
+    (
+        "eichenberger2008",
+        "sedation",
+        "ketamine",
+        3,
+        10,
+        "sedation (1 deep sedation requiring temporary stoppage + 2 sedation)",
+        "Table 1, row Eichenberger et al (ketamine arm; control count not printed)",
+    ),
 ]
 
 
@@ -175,8 +224,14 @@ def pool_batch(A, N1, C, N2, het: str):
     i2 = np.where((df > 0) & (q > 0), np.maximum(0, (q - df) / np.where(q > 0, q, 1)) * 100, 0.0)
     from scipy.special import erfc
 
-    return {"estimate": np.exp(mu), "ci_lower": np.exp(mu - Z975 * se), "ci_upper": np.exp(mu + Z975 * se),
-            "i2": i2, "p": erfc(np.abs(mu / se) / math.sqrt(2)), "k": kk}
+    return {
+        "estimate": np.exp(mu),
+        "ci_lower": np.exp(mu - Z975 * se),
+        "ci_upper": np.exp(mu + Z975 * se),
+        "i2": i2,
+        "p": erfc(np.abs(mu / se) / math.sqrt(2)),
+        "k": kk,
+    }
 
 
 def ft_pooled_proportion(x, n) -> float:
@@ -243,8 +298,13 @@ def exhaustive(trials, o: Outcome, het, targets):
         n_all += len(C_all)
         best = np.argsort(n_out * 1e12 + sq)[:200]
         keep.append((A[best], C_all[best], n_out[best], sq[best]))
-    return (np.vstack([k[0] for k in keep]), np.vstack([k[1] for k in keep]),
-            np.concatenate([k[2] for k in keep]), np.concatenate([k[3] for k in keep]), n_all)
+    return (
+        np.vstack([k[0] for k in keep]),
+        np.vstack([k[1] for k in keep]),
+        np.concatenate([k[2] for k in keep]),
+        np.concatenate([k[3] for k in keep]),
+        n_all,
+    )
 
 
 def local_search(trials, het, targets, seed=7, restarts=60, iters=400):
@@ -270,8 +330,13 @@ def local_search(trials, het, targets, seed=7, restarts=60, iters=400):
             if (int(o_[0]), float(s_[0])) <= cur:
                 a, c, cur = a2, c2, (int(o_[0]), float(s_[0]))
         sols.append((a, c, cur))
-    return (np.array([s[0] for s in sols], float), np.array([s[1] for s in sols], float),
-            np.array([s[2][0] for s in sols]), np.array([s[2][1] for s in sols]), restarts * iters)
+    return (
+        np.array([s[0] for s in sols], float),
+        np.array([s[1] for s in sols], float),
+        np.array([s[2][0] for s in sols]),
+        np.array([s[2][1] for s in sols]),
+        restarts * iters,
+    )
 
 
 def p_miss(o: Outcome, trials, a, c, het) -> float:
@@ -282,8 +347,13 @@ def p_miss(o: Outcome, trials, a, c, het) -> float:
         return 0.0
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        r = pool_batch(np.array([a], float), np.array([[t.n1 for t in trials]], float),
-                       np.array([c], float), np.array([[t.n2 for t in trials]], float), het)
+        r = pool_batch(
+            np.array([a], float),
+            np.array([[t.n1 for t in trials]], float),
+            np.array([c], float),
+            np.array([[t.n2 for t in trials]], float),
+            het,
+        )
     return max(0.0, abs(r["p"][0] - ps[0].value) / ps[0].tol - 1)
 
 
@@ -318,8 +388,13 @@ def search(o: Outcome, het: str):
         exact = any((x[3] == 0).any() for x in level)
         for trials, A, C, n_out, sq in level:
             for i in range(len(A)):
-                key = (int(n_out[i]), 0.0 if n_out[i] == 0 else float(sq[i]),
-                       round(p_miss(o, trials, A[i], C[i], het), 6), tiebreak(o, trials, A[i], C[i]), float(sq[i]))
+                key = (
+                    int(n_out[i]),
+                    0.0 if n_out[i] == 0 else float(sq[i]),
+                    round(p_miss(o, trials, A[i], C[i], het), 6),
+                    tiebreak(o, trials, A[i], C[i]),
+                    float(sq[i]),
+                )
                 if best is None or key < best[0]:
                     best = (key, trials, A[i].astype(int), C[i].astype(int))
         if exact:
@@ -334,31 +409,57 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     het = args.heterogeneity
-    lines = ["# Residuals: responders and adverse effects", "",
-             f"Generated by `{SCRIPT}` (heterogeneity: "
-             f"{'Q around the Mantel-Haenszel estimate, as Stata metan' if het == 'mh' else 'inverse-variance Q'}).",
-             "Residual = published - reproduced; tolerance = half a unit of the last printed decimal.",
-             "Percentages are pooled Freeman-Tukey proportions (Stata metaprop); the raw totals are in the note.", ""]
+    lines = [
+        "# Residuals: responders and adverse effects",
+        "",
+        f"Generated by `{SCRIPT}` (heterogeneity: "
+        f"{'Q around the Mantel-Haenszel estimate, as Stata metan' if het == 'mh' else 'inverse-variance Q'}).",
+        "Residual = published - reproduced; tolerance = half a unit of the last printed decimal.",
+        "Percentages are pooled Freeman-Tukey proportions (Stata metaprop); the raw totals are in the note.",
+        "",
+    ]
     rows_out, tally = [], {}
     for o in OUTCOMES:
         (key, trials, a, c), tried, targets = search(o, het)
         n1 = np.array([t.n1 for t in trials])
         n2 = np.array([t.n2 for t in trials])
         p = pool_project(a, n1, c, n2, het)
-        block = [f"## {o.name}", "", f"Why these trials: {o.why}.", "",
-                 "Trial sets searched (method, candidates, candidates within rounding on RR and both CI bounds"
-                 + (" and I2" if any(t[0] == "i2" for t in targets) else "") + "):", ""]
+        block = [
+            f"## {o.name}",
+            "",
+            f"Why these trials: {o.why}.",
+            "",
+            "Trial sets searched (method, candidates, candidates within rounding on RR and both CI bounds"
+            + (" and I2" if any(t[0] == "i2" for t in targets) else "")
+            + "):",
+            "",
+        ]
         block += [f"- {', '.join(st)}: {how}, {n_s}, {n_ok}" for st, how, n_s, n_ok in tried]
-        block += ["", f"Chosen: {'exact' if key[0] == 0 else 'closest - no candidate reproduces every value'}; "
-                  f"tie-break: {o.tie_break}.", ""]
-        trows = [[t.study, f"{a[j]}/{t.n1}", f"{c[j]}/{t.n2}",
-                  "extracted (Table 1)" if t.a is not None else "reconstructed"] for j, t in enumerate(trials)]
+        block += [
+            "",
+            f"Chosen: {'exact' if key[0] == 0 else 'closest - no candidate reproduces every value'}; "
+            f"tie-break: {o.tie_break}.",
+            "",
+        ]
+        trows = [
+            [t.study, f"{a[j]}/{t.n1}", f"{c[j]}/{t.n2}", "extracted (Table 1)" if t.a is not None else "reconstructed"]
+            for j, t in enumerate(trials)
+        ]
         block += [md_table(["study", "ketamine events/n", "control events/n", "ketamine events"], trows), ""]
-        rep = {"estimate": math.exp(p.estimate), "ci_lower": math.exp(p.ci_lower), "ci_upper": math.exp(p.ci_upper),
-               "i2": p.i2, "p": p.p, "k": p.k, "events_ketamine": a.sum(), "events_control": c.sum(),
-               "n_ketamine": n1.sum(), "n_control": n2.sum(),
-               "percent_ketamine": 100 * ft_pooled_proportion(a, n1),
-               "percent_control": 100 * ft_pooled_proportion(c, n2)}
+        rep = {
+            "estimate": math.exp(p.estimate),
+            "ci_lower": math.exp(p.ci_lower),
+            "ci_upper": math.exp(p.ci_upper),
+            "i2": p.i2,
+            "p": p.p,
+            "k": p.k,
+            "events_ketamine": a.sum(),
+            "events_control": c.sum(),
+            "n_ketamine": n1.sum(),
+            "n_control": n2.sum(),
+            "percent_ketamine": 100 * ft_pooled_proportion(a, n1),
+            "percent_control": 100 * ft_pooled_proportion(c, n2),
+        }
         prow = []
         key0 = {"responder": "responders"}.get(o.name, o.name)
         tally.setdefault(o.name, [0, 0])
@@ -372,30 +473,72 @@ def main() -> None:
                 if stat.startswith("percent"):
                     raw = 100 * (a.sum() / n1.sum() if stat.endswith("ketamine") else c.sum() / n2.sum())
                     note = f"raw {raw:.2f}%"
-                prow.append([f"`{pub.key}`", pub.location, pub.printed, fmt(float(rep[stat]), 4),
-                             fmt(r, 4) if r is not None else "", "yes" if ok else "**no**", note])
-        block += [md_table(["key", "location", "printed", "reproduced", "published - reproduced",
-                            "within rounding", "note"], prow), ""]
+                prow.append(
+                    [
+                        f"`{pub.key}`",
+                        pub.location,
+                        pub.printed,
+                        fmt(float(rep[stat]), 4),
+                        fmt(r, 4) if r is not None else "",
+                        "yes" if ok else "**no**",
+                        note,
+                    ]
+                )
+        block += [
+            md_table(
+                ["key", "location", "printed", "reproduced", "published - reproduced", "within rounding", "note"], prow
+            ),
+            "",
+        ]
         print("\n".join(block))
         lines += block
         for j, t in enumerate(trials):
-            for arm, ev, n, extracted in (("ketamine", a[j], t.n1, t.a is not None),
-                                          ("control", c[j], t.n2, t.c is not None)):
-                src = (t.a_source if extracted else
-                       f"reconstructed (integer search matching the published RR and CI, {SCRIPT})")
-                rows_out.append({"study_id": t.study, "outcome": o.name, "arm": arm, "events": int(ev), "n": int(n),
-                                 "definition": o.definition, "source": f"{src}; n: {t.n_source}"})
-    summary = [f"- {o}: {ok}/{n} of the values printed in Results ¶ Positive Response / Adverse Effects "
-               "(RR, CI bounds, P, I2) within printed rounding" for o, (ok, n) in tally.items()]
+            for arm, ev, n, extracted in (
+                ("ketamine", a[j], t.n1, t.a is not None),
+                ("control", c[j], t.n2, t.c is not None),
+            ):
+                src = (
+                    t.a_source
+                    if extracted
+                    else f"reconstructed (integer search matching the published RR and CI, {SCRIPT})"
+                )
+                rows_out.append(
+                    {
+                        "study_id": t.study,
+                        "outcome": o.name,
+                        "arm": arm,
+                        "events": int(ev),
+                        "n": int(n),
+                        "definition": o.definition,
+                        "source": f"{src}; n: {t.n_source}",
+                    }
+                )
+    summary = [
+        f"- {o}: {ok}/{n} of the values printed in Results ¶ Positive Response / Adverse Effects "
+        "(RR, CI bounds, P, I2) within printed rounding"
+        for o, (ok, n) in tally.items()
+    ]
     lines += ["## Summary", ""] + summary + [""]
     print("\n".join(summary))
     for study, outcome, arm, ev, n, definition, src in SINGLE_ARM:
-        rows_out.append({"study_id": study, "outcome": outcome, "arm": arm, "events": ev, "n": n,
-                         "definition": definition, "source": src})
+        rows_out.append(
+            {
+                "study_id": study,
+                "outcome": outcome,
+                "arm": arm,
+                "events": ev,
+                "n": n,
+                "definition": definition,
+                "source": src,
+            }
+        )
     if not args.no_write:
         if het == HETEROGENEITY:
-            write_csv(DATA / "binary_outcomes.csv",
-                      ["study_id", "outcome", "arm", "events", "n", "definition", "source"], rows_out)
+            write_csv(
+                DATA / "binary_outcomes.csv",
+                ["study_id", "outcome", "arm", "events", "n", "definition", "source"],
+                rows_out,
+            )
             (OUT / "residuals_binary.md").write_text("\n".join(lines), encoding="utf-8")
             print("wrote data/binary_outcomes.csv, data/curation/output/residuals_binary.md")
         else:  # the other heterogeneity definition: comparison only, the data file is not touched

@@ -75,37 +75,143 @@ class Series:
 
 
 SERIES = [
-    Series("sigtermans2009", "1 wk", 1, True, None, 30, 30, "NRS 0-10", "sig",
-           "Results ¶ Dose-Response: 23 lower pain with ketamine; Table 1 row Sigtermans"),
-    Series("schwartzman2009", "1-2 wk", 2, True, 2, 9, 10, "NRS 0-10", "ns",
-           "Table 1 row Schwartzman: not for the primary outcome; Results ¶ Time Points: not among 2-wk trials with lower pain"),
-    Series("eichenberger2008", "48 h", 0.29, True, None, 8, 5, "VAS 0-10", "neg",
-           "Table 1 row Eichenberger: at 48 h the difference favoring ketamine was not significant"),
-    Series("amr2010", "1 wk", 1, True, None, 20, 20, "VAS 0-10", "sig",
-           "Results ¶ Dose-Response and ¶ Types of Pain: 27 reported lower pain"),
-    Series("noppers2011", "1 wk", 1, True, None, 12, 12, "VAS 0-10", "ns",
-           "Results ¶ Types of Pain: fibromyalgia trial reported a lack of efficacy"),
-    Series("mitchell2002", "5 d", 0.71, True, None, 18, 17, "BPI 0-10", "sig",
-           "Results ¶ Dose-Response: 29 reported benefit"),
-    Series("sigtermans2009", "2 wk", 2, False, 2, 30, 30, "NRS 0-10", "sig",
-           "Results ¶ Time Points: 23 lower at 2 wk"),
-    Series("amr2010", "2 wk", 2, False, 2, 20, 20, "VAS 0-10", "sig",
-           "Results ¶ Time Points: 27 lower at 2 wk"),
-    Series("sigtermans2009", "4 wk", 4, False, 4, 30, 30, "NRS 0-10", "sig",
-           "Results ¶ Time Points: 23 lower at 4 wk"),
-    Series("schwartzman2009", "3-4 wk", 4, False, 4, 9, 10, "NRS 0-10", "neg",
-           "Results ¶ Time Points: not lower; Table 1 row Schwartzman: greater decreases for 12 wk on some measures"),
-    Series("amr2010", "4 wk", 4, False, 4, 20, 20, "VAS 0-10", "ns",
-           "Results ¶ Time Points; Table 1 row Amr: lower for up to 2 wk"),
-    Series("sigtermans2009", "8 wk", 8, False, 8, 30, 30, "NRS 0-10", "sig",
-           "Results ¶ Time Points: 23 lower at 8 wk"),
-    Series("schwartzman2009", "5-8 wk", 8, False, 8, 9, 10, "NRS 0-10", "neg",
-           "Results ¶ Time Points: not lower; Table 1 row Schwartzman: greater decreases for 12 wk on some measures"),
+    Series(
+        "sigtermans2009",
+        "1 wk",
+        1,
+        True,
+        None,
+        30,
+        30,
+        "NRS 0-10",
+        "sig",
+        "Results ¶ Dose-Response: 23 lower pain with ketamine; Table 1 row Sigtermans",
+    ),
+    Series(
+        "schwartzman2009",
+        "1-2 wk",
+        2,
+        True,
+        2,
+        9,
+        10,
+        "NRS 0-10",
+        "ns",
+        "Table 1 row Schwartzman: not for the primary outcome; Results ¶ Time Points: not among 2-wk trials with lower pain",
+    ),
+    Series(
+        "eichenberger2008",
+        "48 h",
+        0.29,
+        True,
+        None,
+        8,
+        5,
+        "VAS 0-10",
+        "neg",
+        "Table 1 row Eichenberger: at 48 h the difference favoring ketamine was not significant",
+    ),
+    Series(
+        "amr2010",
+        "1 wk",
+        1,
+        True,
+        None,
+        20,
+        20,
+        "VAS 0-10",
+        "sig",
+        "Results ¶ Dose-Response and ¶ Types of Pain: 27 reported lower pain",
+    ),
+    Series(
+        "noppers2011",
+        "1 wk",
+        1,
+        True,
+        None,
+        12,
+        12,
+        "VAS 0-10",
+        "ns",
+        "Results ¶ Types of Pain: fibromyalgia trial reported a lack of efficacy",
+    ),
+    Series(
+        "mitchell2002",
+        "5 d",
+        0.71,
+        True,
+        None,
+        18,
+        17,
+        "BPI 0-10",
+        "sig",
+        "Results ¶ Dose-Response: 29 reported benefit",
+    ),
+    Series("sigtermans2009", "2 wk", 2, False, 2, 30, 30, "NRS 0-10", "sig", "Results ¶ Time Points: 23 lower at 2 wk"),
+    Series("amr2010", "2 wk", 2, False, 2, 20, 20, "VAS 0-10", "sig", "Results ¶ Time Points: 27 lower at 2 wk"),
+    Series("sigtermans2009", "4 wk", 4, False, 4, 30, 30, "NRS 0-10", "sig", "Results ¶ Time Points: 23 lower at 4 wk"),
+    Series(
+        "schwartzman2009",
+        "3-4 wk",
+        4,
+        False,
+        4,
+        9,
+        10,
+        "NRS 0-10",
+        "neg",
+        "Results ¶ Time Points: not lower; Table 1 row Schwartzman: greater decreases for 12 wk on some measures",
+    ),
+    Series(
+        "amr2010",
+        "4 wk",
+        4,
+        False,
+        4,
+        20,
+        20,
+        "VAS 0-10",
+        "ns",
+        "Results ¶ Time Points; Table 1 row Amr: lower for up to 2 wk",
+    ),
+    Series("sigtermans2009", "8 wk", 8, False, 8, 30, 30, "NRS 0-10", "sig", "Results ¶ Time Points: 23 lower at 8 wk"),
+    Series(
+        "schwartzman2009",
+        "5-8 wk",
+        8,
+        False,
+        8,
+        9,
+        10,
+        "NRS 0-10",
+        "neg",
+        "Results ¶ Time Points: not lower; Table 1 row Schwartzman: greater decreases for 12 wk on some measures",
+    ),
     Series("noppers2011", "8 wk", 8, False, 8, 12, 12, "VAS 0-10", "ns", "Results ¶ Time Points"),
-    Series("sigtermans2009", "12 wk", 12, False, 12, 30, 30, "NRS 0-10", "neg",
-           "Results ¶ Time Points: neither 12-wk trial lower; Table 1 row Sigtermans: by week 12 the significance was lost"),
-    Series("schwartzman2009", "9-12 wk", 12, False, 12, 9, 10, "NRS 0-10", "neg",
-           "Results ¶ Time Points: not lower; Table 1 row Schwartzman: greater decreases for 12 wk on some measures"),
+    Series(
+        "sigtermans2009",
+        "12 wk",
+        12,
+        False,
+        12,
+        30,
+        30,
+        "NRS 0-10",
+        "neg",
+        "Results ¶ Time Points: neither 12-wk trial lower; Table 1 row Sigtermans: by week 12 the significance was lost",
+    ),
+    Series(
+        "schwartzman2009",
+        "9-12 wk",
+        12,
+        False,
+        12,
+        9,
+        10,
+        "NRS 0-10",
+        "neg",
+        "Results ¶ Time Points: not lower; Table 1 row Schwartzman: greater decreases for 12 wk on some measures",
+    ),
 ]
 
 PRIMARY_LOC = None  # targets: every location printing the key is reported; the fit uses FIT_LOC
@@ -129,8 +235,18 @@ STATS = ("estimate", "ci_lower", "ci_upper", "i2")
 # primary block - 28 published values - and week 2 is then fitted with it held fixed: one set of
 # study-level values serves every analysis a trial enters).
 BLOCKS = [
-    ([0, 1, 2, 3, 4, 5], ["primary", "dose.high", "dose.low", "pain_type.neuropathic_mixed",
-                          "pain_type.non_neuropathic", "crps.crps", "crps.non_crps"]),
+    (
+        [0, 1, 2, 3, 4, 5],
+        [
+            "primary",
+            "dose.high",
+            "dose.low",
+            "pain_type.neuropathic_mixed",
+            "pain_type.non_neuropathic",
+            "crps.crps",
+            "crps.non_crps",
+        ],
+    ),
     ([6, 7], ["week2"]),  # Schwartzman's 1-2 wk value (series 1) is fixed by the block above
     ([8, 9, 10], ["week4"]),
     ([11, 12, 13], ["week8"]),
@@ -226,8 +342,13 @@ def batch_dl(Y: np.ndarray, V: np.ndarray) -> dict[str, np.ndarray]:
     i2 = np.where(q > 0, np.maximum(0.0, (q - df) / np.where(q > 0, q, 1)) * 100, 0.0) if df > 0 else np.zeros(len(Y))
     from scipy.special import erfc
 
-    return {"estimate": mu, "ci_lower": mu - Z975 * se, "ci_upper": mu + Z975 * se, "i2": i2,
-            "p": erfc(np.abs(mu / se) / math.sqrt(2))}
+    return {
+        "estimate": mu,
+        "ci_lower": mu - Z975 * se,
+        "ci_upper": mu + Z975 * se,
+        "i2": i2,
+        "p": erfc(np.abs(mu / se) / math.sqrt(2)),
+    }
 
 
 N1 = np.array([s.n1 for s in SERIES], float)
@@ -299,8 +420,17 @@ def prior(sd: np.ndarray, members=None) -> np.ndarray:
     return (sd[m] - pr[m]) / 0.5
 
 
-def fit_block(members: list[int], analyses: list[str], sd_min: float, lam: float, starts: int,
-              rng: np.random.Generator, d: np.ndarray, sd: np.ndarray, warm: bool = False) -> None:
+def fit_block(
+    members: list[int],
+    analyses: list[str],
+    sd_min: float,
+    lam: float,
+    starts: int,
+    rng: np.random.Generator,
+    d: np.ndarray,
+    sd: np.ndarray,
+    warm: bool = False,
+) -> None:
     """Least squares from several random starts (or from the current values if ``warm``);
     writes the best into d, sd (in place)."""
     k = len(members)
@@ -338,9 +468,11 @@ def grid_cost(d, sd, members, analyses, lam):
     r = np.abs(np.array(list(residuals(d, sd, analyses).values())))
     outside = np.maximum(0.0, r - 1.0)
     q = ineq(d, sd, 0.0, members)
-    return (float(np.sum(outside > 0) + np.sum(q > 0)),
-            float(np.sum(outside**2) + np.sum(q**2)),
-            float(lam * np.sum(prior(sd, members) ** 2) + 10 * np.sum(np.abs(DELTA[members]))))
+    return (
+        float(np.sum(outside > 0) + np.sum(q > 0)),
+        float(np.sum(outside**2) + np.sum(q**2)),
+        float(lam * np.sum(prior(sd, members) ** 2) + 10 * np.sum(np.abs(DELTA[members]))),
+    )
 
 
 def eval_candidates(K, S, DL, d, sd, members, analyses, lam):
@@ -408,8 +540,8 @@ def neighbourhood(d, sd, members, analyses, sd_min, lam, rng, rounds=12, batch=1
         mask = rng.random((batch, 3 * m)) < 0.3
         step = rng.integers(-2, 3, (batch, 3 * m)) * mask
         K = K0 + step[:, :m]
-        S = np.maximum(S0 + step[:, m:2 * m], round(100 * sd_min))
-        DL = np.clip(D0 + step[:, 2 * m:], -2, 2) if ALLOW_DELTA[0] else np.tile(D0, (batch, 1))
+        S = np.maximum(S0 + step[:, m : 2 * m], round(100 * sd_min))
+        DL = np.clip(D0 + step[:, 2 * m :], -2, 2) if ALLOW_DELTA[0] else np.tile(D0, (batch, 1))
         n_out, sq, pen = eval_candidates(K, S, DL, d, sd, members, analyses, lam)
         b = np.lexsort((pen, sq, n_out))[0]
         c = (float(n_out[b]), float(sq[b]), float(pen[b]))
@@ -431,6 +563,7 @@ def propagate(d, sd, members, analyses, lam, steps, rad_d=8, rad_s=8, rad_delta=
     within printed rounding (and each trial's described direction/significance holds).
     Returns all complete solutions as a list of dicts {series: (md, sd_ket, delta)}.
     """
+
     def grid(i):
         ds = np.arange(round(100 * d[i]) - rad_d, round(100 * d[i]) + rad_d + 1) / 100
         ss = np.arange(max(round(100 * sd[i]) - rad_s, 5), round(100 * sd[i]) + rad_s + 1) / 100
@@ -485,7 +618,9 @@ def propagate(d, sd, members, analyses, lam, steps, rad_d=8, rad_s=8, rad_delta=
                 out.append(q)
         partial = out
         assigned = now
-        print(f"  propagate: after adding {[SERIES[i].study for i in new]}: {len(partial)} partial solutions", flush=True)
+        print(
+            f"  propagate: after adding {[SERIES[i].study for i in new]}: {len(partial)} partial solutions", flush=True
+        )
         if not partial:
             break
     return partial
@@ -493,11 +628,14 @@ def propagate(d, sd, members, analyses, lam, steps, rad_d=8, rad_s=8, rad_delta=
 
 def pick(solutions, lam):
     """Among exact solutions: fewest unequal-SD trials, then SDs closest to the typical values."""
+
     def key(sol):
         n_delta = sum(1 for v in sol.values() if abs(v[2]) > 1e-9)
-        pen = sum(((v[1] - (SD_PRIOR_AMR if SERIES[i].study == "amr2010" else SD_PRIOR)) / 0.5) ** 2
-                  for i, v in sol.items())
+        pen = sum(
+            ((v[1] - (SD_PRIOR_AMR if SERIES[i].study == "amr2010" else SD_PRIOR)) / 0.5) ** 2 for i, v in sol.items()
+        )
         return (n_delta, pen)
+
     return min(solutions, key=key)
 
 
@@ -571,8 +709,16 @@ def report(d: np.ndarray, sd: np.ndarray, title: str) -> tuple[str, dict]:
                     group = "timepoints" if a.startswith("week") else "core"
                 tally[group][0] += ok
                 tally[group][1] += 1
-                rows.append([f"`{pub.key}`", pub.location, pub.printed, fmt(rep, 4),
-                             fmt(res, 4) if res is not None else "", "yes" if ok else "**no**"])
+                rows.append(
+                    [
+                        f"`{pub.key}`",
+                        pub.location,
+                        pub.printed,
+                        fmt(rep, 4),
+                        fmt(res, 4) if res is not None else "",
+                        "yes" if ok else "**no**",
+                    ]
+                )
     head = ["key", "location", "printed", "reproduced", "published - reproduced", "within rounding"]
     lines = [f"## {title}", "", md_table(head, rows), ""]
     for g, (ok, n) in tally.items():
@@ -585,10 +731,20 @@ def study_table(d: np.ndarray, sd: np.ndarray) -> str:
     lo, hi = study_ci(d, sd)
     rows = []
     for i, s in enumerate(SERIES):
-        rows.append([s.study, s.timepoint, f"{s.n1}/{s.n2}", f"{d[i]:.2f}",
-                     f"{sd[i]:.2f}" + (f" / {sd[i] + DELTA[i]:.2f}" if DELTA[i] else ""),
-                     f"({lo[i]:.2f}, {hi[i]:.2f})", s.signif])
-    return md_table(["study", "time point", "n ket/ctl", "MD", "SD (ketamine / control if different)", "95% CI", "text says"], rows)
+        rows.append(
+            [
+                s.study,
+                s.timepoint,
+                f"{s.n1}/{s.n2}",
+                f"{d[i]:.2f}",
+                f"{sd[i]:.2f}" + (f" / {sd[i] + DELTA[i]:.2f}" if DELTA[i] else ""),
+                f"({lo[i]:.2f}, {hi[i]:.2f})",
+                s.signif,
+            ]
+        )
+    return md_table(
+        ["study", "time point", "n ket/ctl", "MD", "SD (ketamine / control if different)", "95% CI", "text says"], rows
+    )
 
 
 def pain_rows(d: np.ndarray, sd: np.ndarray, source_note: str) -> list[dict]:
@@ -596,40 +752,72 @@ def pain_rows(d: np.ndarray, sd: np.ndarray, source_note: str) -> list[dict]:
     for i, s in enumerate(SERIES):
         flag = ""
         if s.study == "amr2010" and sd[i] < 1:
-            flag = ("; FLAG: SD far below the SDs of 0-10 pain scores - the published pooled results need it, "
-                    "as if an SE had been extracted as an SD")
+            flag = (
+                "; FLAG: SD far below the SDs of 0-10 pain scores - the published pooled results need it, "
+                "as if an SE had been extracted as an SD"
+            )
         if DELTA[i]:
-            flag += ("; arm SDs differ by 0.01 (equal SDs on the 2-decimal grid cannot reproduce every "
-                     "published value)")
-        n_note = ("; n 8 vs 5 inferred from totals (Results 108/103, Table 2 97/94; data/README.md)"
-                  if s.study == "eichenberger2008" else "; n: Table 1")
-        for arm, n, mean, sdv in (("ketamine", s.n1, round2(CONTROL_MEAN + d[i]), sd[i]),
-                                  ("control", s.n2, CONTROL_MEAN, sd[i] + DELTA[i])):
-            out.append({
-                "study_id": s.study, "arm": arm, "timepoint": s.timepoint, "weeks": f"{s.weeks:g}",
-                "primary": "true" if s.primary else "false",
-                "window_weeks": "" if s.window is None else str(s.window),
-                "n": n, "mean": f"{mean:.2f}", "sd": f"{sdv:.2f}", "scale_original": s.scale,
-                "conversion": "",
-                "source": (f"reconstructed ({source_note}, {SCRIPT}); control mean fixed at "
-                           f"{CONTROL_MEAN:.2f} by rule{n_note}{flag}"),
-            })
+            flag += "; arm SDs differ by 0.01 (equal SDs on the 2-decimal grid cannot reproduce every published value)"
+        n_note = (
+            "; n 8 vs 5 inferred from totals (Results 108/103, Table 2 97/94; data/README.md)"
+            if s.study == "eichenberger2008"
+            else "; n: Table 1"
+        )
+        for arm, n, mean, sdv in (
+            ("ketamine", s.n1, round2(CONTROL_MEAN + d[i]), sd[i]),
+            ("control", s.n2, CONTROL_MEAN, sd[i] + DELTA[i]),
+        ):
+            out.append(
+                {
+                    "study_id": s.study,
+                    "arm": arm,
+                    "timepoint": s.timepoint,
+                    "weeks": f"{s.weeks:g}",
+                    "primary": "true" if s.primary else "false",
+                    "window_weeks": "" if s.window is None else str(s.window),
+                    "n": n,
+                    "mean": f"{mean:.2f}",
+                    "sd": f"{sdv:.2f}",
+                    "scale_original": s.scale,
+                    "conversion": "",
+                    "source": (
+                        f"reconstructed ({source_note}, {SCRIPT}); control mean fixed at "
+                        f"{CONTROL_MEAN:.2f} by rule{n_note}{flag}"
+                    ),
+                }
+            )
     return out
 
 
-FIELDS = ["study_id", "arm", "timepoint", "weeks", "primary", "window_weeks", "n", "mean", "sd",
-          "scale_original", "conversion", "source"]
+FIELDS = [
+    "study_id",
+    "arm",
+    "timepoint",
+    "weeks",
+    "primary",
+    "window_weeks",
+    "n",
+    "mean",
+    "sd",
+    "scale_original",
+    "conversion",
+    "source",
+]
 
 
 def main() -> None:
     membership_check()
     rng = np.random.default_rng(SEED)
     OUT.mkdir(exist_ok=True)
-    text = ["# Residuals: pain scores (primary, subgroups, time points)", "",
-            f"Generated by `{SCRIPT}`. Residual = published - reproduced, after rounding the stored",
-            "values to 2 decimals. Tolerance = half a unit of the last printed decimal; '<' forms",
-            "are checked as inequalities. The 8-wk upper bound is fitted to +0.40 (printed -0.40,",
-            "a sign misprint; see impossible.md) and compared with the printed value here.", ""]
+    text = [
+        "# Residuals: pain scores (primary, subgroups, time points)",
+        "",
+        f"Generated by `{SCRIPT}`. Residual = published - reproduced, after rounding the stored",
+        "values to 2 decimals. Tolerance = half a unit of the last printed decimal; '<' forms",
+        "are checked as inequalities. The 8-wk upper bound is fitted to +0.40 (printed -0.40,",
+        "a sign misprint; see impossible.md) and compared with the printed value here.",
+        "",
+    ]
     results = {}
     for name, sd_min, lam, starts in (("authors", 0.05, 0.02, 20), ("plausible", 1.0, 0.0, 10)):
         d, sd = np.zeros(len(SERIES)), np.full(len(SERIES), 2.0)
@@ -646,8 +834,11 @@ def main() -> None:
                     N_EXACT[name] = len(sols)
                     for i, (md, s_, dl) in best_sol.items():
                         d[i], sd[i], DELTA[i] = md, s_, dl
-                    print(f"[{name}] block {analyses[0]}..: {len(sols)} exact grid solutions; chosen by fewest "
-                          "unequal-SD trials, then SDs nearest the typical values", flush=True)
+                    print(
+                        f"[{name}] block {analyses[0]}..: {len(sols)} exact grid solutions; chosen by fewest "
+                        "unequal-SD trials, then SDs nearest the typical values",
+                        flush=True,
+                    )
                     continue
             # restarts with targets jittered inside their rounding intervals, each followed by an
             # enumeration of all floor/ceil roundings; keep the best grid point
@@ -665,24 +856,36 @@ def main() -> None:
                     best = (c, K, S)
             JITTER.clear()
             d[members], sd[members] = best[1] / 100, best[2] / 100
-            cost = grid_search(d, sd, members, analyses, sd_min, lam if lam else 1e-6, rng,
-                               iters=20000 if len(members) > 3 else 6000)
-            cost = neighbourhood(d, sd, members, analyses, sd_min, lam if lam else 1e-6, rng,
-                                 rounds=15 if len(members) > 3 else 5)
+            cost = grid_search(
+                d, sd, members, analyses, sd_min, lam if lam else 1e-6, rng, iters=20000 if len(members) > 3 else 6000
+            )
+            cost = neighbourhood(
+                d, sd, members, analyses, sd_min, lam if lam else 1e-6, rng, rounds=15 if len(members) > 3 else 5
+            )
             print(f"[{name}] block {analyses[0]}..: grid cost {cost}", flush=True)
         verify(d, sd)
         results[name] = (d, sd, DELTA.copy())
-        title = {"authors": "Fit (a): reconstruction of the authors' inputs (data/pain_scores.csv)",
-                 "plausible": "Fit (b): every SD >= 1 (data/curation/output/plausible_fit.csv)"}[name]
+        title = {
+            "authors": "Fit (a): reconstruction of the authors' inputs (data/pain_scores.csv)",
+            "plausible": "Fit (b): every SD >= 1 (data/curation/output/plausible_fit.csv)",
+        }[name]
         table, tally = report(d, sd, title)
         text += [table, "Study-level values:", "", study_table(d, sd), ""]
         print(table)
         print(study_table(d, sd))
         print()
     d, sd, DELTA[:] = results["authors"]
-    write_csv(DATA / "pain_scores.csv", FIELDS, pain_rows(d, sd, "joint DerSimonian-Laird fit to the published pooled results"))
+    write_csv(
+        DATA / "pain_scores.csv",
+        FIELDS,
+        pain_rows(d, sd, "joint DerSimonian-Laird fit to the published pooled results"),
+    )
     d, sd, DELTA[:] = results["plausible"]
-    write_csv(OUT / "plausible_fit.csv", FIELDS, pain_rows(d, sd, "joint DerSimonian-Laird least-squares fit with every SD >= 1, sensitivity only"))
+    write_csv(
+        OUT / "plausible_fit.csv",
+        FIELDS,
+        pain_rows(d, sd, "joint DerSimonian-Laird least-squares fit with every SD >= 1, sensitivity only"),
+    )
     (OUT / "residuals_pain.md").write_text("\n".join(text), encoding="utf-8")
     print("wrote data/pain_scores.csv, data/curation/output/plausible_fit.csv, data/curation/output/residuals_pain.md")
 

@@ -10,8 +10,13 @@ from snakemake.utils import validate
 
 LIBRARY_PATH = str(Path(workflow.basedir) / "workflow" / "lib")
 sys.path.insert(0, LIBRARY_PATH)
-# jobs import the library of this checkout, not whichever copy happens to be pip-installed
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [LIBRARY_PATH, os.environ.get("PYTHONPATH")]))
+# Jobs import the library of this checkout, not whichever copy happens to be pip-installed.
+# The workflow sets this variable for its jobs; it does not require it from the user (so no
+# `envvars:` directive).
+PYTHON_PATH_VARIABLE = "PYTHONPATH"
+os.environ[PYTHON_PATH_VARIABLE] = os.pathsep.join(
+    filter(None, [LIBRARY_PATH, os.environ.get(PYTHON_PATH_VARIABLE)])
+)
 
 from metabuild import workflow_support as ws  # noqa: E402
 

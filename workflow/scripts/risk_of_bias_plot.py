@@ -24,5 +24,8 @@ for study_id, group in rob.groupby("study_id", sort=False):
     rows.append({"study_label": labels[study_id], "domain": "overall", "judgement": overall})
 order = {sid: i for i, sid in enumerate(studies["label"])}
 rows.sort(key=lambda r: order[r["study_label"]])
-risk_of_bias_grid(rows, Path(snakemake.output.svg).with_suffix(""),
-                  domains=[*domains.items(), ("overall", "Overall (derived from key domains)")])
+risk_of_bias_grid(
+    rows,
+    Path(snakemake.output.svg).with_suffix(""),
+    domains=[*domains.items(), ("overall", "Overall (derived from key domains)")],
+)

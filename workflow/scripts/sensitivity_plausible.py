@@ -29,20 +29,32 @@ rows = []
 for name, spec in config["analyses"].items():
     if spec["outcome"] != "pain":
         continue
-    pair = {label: run_analysis(name, spec, data, config) for label, data in
-            (("data", dataset), ("plausible", alternative))}
-    groups = [(name, "pooled", None)] + [(f"{name}.{s['level']}", "sub", s["level"])
-                                         for s in pair["data"].get("subgroups", [])]
+    pair = {
+        label: run_analysis(name, spec, data, config) for label, data in (("data", dataset), ("plausible", alternative))
+    }
+    groups = [(name, "pooled", None)] + [
+        (f"{name}.{s['level']}", "sub", s["level"]) for s in pair["data"].get("subgroups", [])
+    ]
     for key, kind, level in groups:
         entry = {"key": key}
         for label, result in pair.items():
-            pooled = result["pooled"] if kind == "pooled" else next(
-                s["pooled"] for s in result["subgroups"] if s["level"] == level)
+            pooled = (
+                result["pooled"]
+                if kind == "pooled"
+                else next(s["pooled"] for s in result["subgroups"] if s["level"] == level)
+            )
             entry[label] = {k: pooled[k] for k in ("estimate", "ci_lower", "ci_upper", "p", "i2")}
         rows.append(entry)
     if pair["data"].get("metareg"):
         rows.append({"key": f"{name}.metareg", **{label: {"p": r["metareg"].get("p")} for label, r in pair.items()}})
 smallest = plausible.groupby("study_id")["sd"].min()
-write_json(snakemake.output[0], {"rows": rows, "label": config["sensitivity"]["label"], "min_sd_plausible": float(smallest.min()),
-                                 "min_sd_data": float(dataset.pain_scores["sd"].min()),
-                                 "provenance": job_provenance(snakemake)})
+write_json(
+    snakemake.output[0],
+    {
+        "rows": rows,
+        "label": config["sensitivity"]["label"],
+        "min_sd_plausible": float(smallest.min()),
+        "min_sd_data": float(dataset.pain_scores["sd"].min()),
+        "provenance": job_provenance(snakemake),
+    },
+)

@@ -14,5 +14,7 @@ frame, notes, numbers = table2_grade(grade, results, snakemake.params.outcomes)
 write_text(snakemake.output.md, markdown_table(frame, notes))
 write_text(snakemake.output.csv, frame.to_csv(index=False, lineterminator="\n"))
 rows = {"grade.csv": [i + 2 for i in range(len(grade))]}
-write_json(snakemake.output.numbers, {"topic": "grade", "numbers": numbers,
-                                      "provenance": job_provenance(snakemake, data_rows=rows)})
+write_json(
+    snakemake.output.numbers,
+    {"topic": "grade", "numbers": numbers, "provenance": job_provenance(snakemake, data_rows=rows)},
+)

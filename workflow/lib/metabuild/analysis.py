@@ -68,8 +68,7 @@ def study_table(studies: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFram
         result = _OPERATORS[rule["op"]](column, rule["value"])
         when_true, when_false = rule["levels"]
         table[name] = [
-            None if pd.isna(c) else (when_true if r else when_false)
-            for c, r in zip(column, result, strict=True)
+            None if pd.isna(c) else (when_true if r else when_false) for c, r in zip(column, result, strict=True)
         ]
     return table
 
@@ -118,8 +117,12 @@ def _wide(rows: pd.DataFrame, value_columns: list[str]) -> pd.DataFrame:
 def _study_effects(wide: pd.DataFrame, measure: str) -> effects.EffectSizes:
     if measure == "MD":
         return effects.mean_difference(
-            wide["mean_ketamine"], wide["sd_ketamine"], wide["n_ketamine"],
-            wide["mean_control"], wide["sd_control"], wide["n_control"],
+            wide["mean_ketamine"],
+            wide["sd_ketamine"],
+            wide["n_ketamine"],
+            wide["mean_control"],
+            wide["sd_control"],
+            wide["n_control"],
         )
     if measure == "RR":
         return effects.log_risk_ratio(
@@ -137,7 +140,10 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
     kept = wide[es.kept]
     if measure == "RR":
         result = pooling.rr_random_effects(
-            wide["events_ketamine"], wide["n_ketamine"], wide["events_control"], wide["n_control"],
+            wide["events_ketamine"],
+            wide["n_ketamine"],
+            wide["events_control"],
+            wide["n_control"],
             heterogeneity=spec.get("rr_heterogeneity", "mh"),
         ).to_dict()
     else:
@@ -157,8 +163,15 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
             else:
                 entry.update(estimate=float(y), ci_lower=lo, ci_upper=hi)
         else:
-            entry.update(yi=None, vi=None, weight=0.0, estimate=None, ci_lower=None, ci_upper=None,
-                         note="no events in either arm: not estimable, dropped")
+            entry.update(
+                yi=None,
+                vi=None,
+                weight=0.0,
+                estimate=None,
+                ci_lower=None,
+                ci_upper=None,
+                note="no events in either arm: not estimable, dropped",
+            )
         studies.append(entry)
     if measure == "RR":
         result = dict(result)
@@ -193,7 +206,10 @@ def _plain(value: Any) -> Any:
 
 
 def analysis_rows(
-    name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any],
+    name: str,
+    spec: Mapping[str, Any],
+    data: Any,
+    config: Mapping[str, Any],
     table: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, str, pd.DataFrame, list[str]]:
     """(study table rows, outcome file, outcome rows, study columns used) of one analysis.
@@ -212,7 +228,10 @@ def analysis_rows(
 
 
 def dependency_digest(
-    name: str, spec: Mapping[str, Any], data: Any, config: Mapping[str, Any],
+    name: str,
+    spec: Mapping[str, Any],
+    data: Any,
+    config: Mapping[str, Any],
     table: pd.DataFrame | None = None,
 ) -> str:
     """SHA-256 of exactly the data cells an analysis reads.
@@ -287,8 +306,7 @@ def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
         if members.empty:
             continue
         pooled, studies = _pool(members, measure, spec)
-        subgroups.append({"level": level, "label": labels.get(level, level), "pooled": pooled,
-                          "studies": studies})
+        subgroups.append({"level": level, "label": labels.get(level, level), "pooled": pooled, "studies": studies})
     es = _study_effects(wide, measure)
     known = es.kept & level_of.notna().to_numpy()
     x = (level_of[known] == level_order[0]).astype(float).to_numpy()
@@ -323,8 +341,13 @@ def _leave_one_out(wide, measure, spec) -> list[dict]:
     for position, study_id in enumerate(wide.index):
         rest = wide.iloc[[i for i in range(len(wide)) if i != position]]
         if measure == "RR":
-            fit = pooling.rr_random_effects(rest["events_ketamine"], rest["n_ketamine"], rest["events_control"],
-                                            rest["n_control"], heterogeneity=spec.get("rr_heterogeneity", "mh"))
+            fit = pooling.rr_random_effects(
+                rest["events_ketamine"],
+                rest["n_ketamine"],
+                rest["events_control"],
+                rest["n_control"],
+                heterogeneity=spec.get("rr_heterogeneity", "mh"),
+            )
         else:
             es = _study_effects(rest, measure)
             fit = pooling.dersimonian_laird(es.yi, es.vi)
@@ -360,12 +383,28 @@ def _proportions(wide) -> dict:
 
 #: statistics of a pooled result that become registry numbers, with their kind
 POOLED_STATS = {
-    "estimate": "estimate", "ci_lower": "estimate", "ci_upper": "estimate", "se": "se",
-    "z": "statistic", "p": "p", "q": "statistic", "df": "count", "q_p": "p", "tau2": "tau2",
-    "i2": "i2", "k": "count", "n_ketamine": "count", "n_control": "count",
-    "events_ketamine": "count", "events_control": "count",
-    "percent_ketamine": "percent", "percent_control": "percent", "events_total": "count", "n_total": "count",
-    "n_lower": "count", "n_higher": "count",
+    "estimate": "estimate",
+    "ci_lower": "estimate",
+    "ci_upper": "estimate",
+    "se": "se",
+    "z": "statistic",
+    "p": "p",
+    "q": "statistic",
+    "df": "count",
+    "q_p": "p",
+    "tau2": "tau2",
+    "i2": "i2",
+    "k": "count",
+    "n_ketamine": "count",
+    "n_control": "count",
+    "events_ketamine": "count",
+    "events_control": "count",
+    "percent_ketamine": "percent",
+    "percent_control": "percent",
+    "events_total": "count",
+    "n_total": "count",
+    "n_lower": "count",
+    "n_higher": "count",
 }
 
 

@@ -16,7 +16,7 @@ def parse_printed(printed: str) -> tuple[str, float | None]:
     match = _RELATION.match(text)
     if match:
         relation = match.group(1)
-        text = text[match.end():]
+        text = text[match.end() :]
     try:
         return relation, float(text)
     except ValueError:
@@ -47,9 +47,16 @@ def within_rounding(reproduced: float, printed: str, decimals: int | None) -> bo
 
 def comparison(reproduced: Any, row: dict) -> dict:
     decimals = row.get("decimals")
-    decimals = None if decimals in (None, "") or (isinstance(decimals, float) and math.isnan(decimals)) else int(decimals)
+    decimals = (
+        None if decimals in (None, "") or (isinstance(decimals, float) and math.isnan(decimals)) else int(decimals)
+    )
     match = within_rounding(reproduced, row["printed"], decimals)
     relation, value = parse_printed(row["printed"])
     difference = None if value is None or relation != "=" or reproduced is None else value - reproduced
-    return {"printed": row["printed"], "location": row.get("location"), "value": value,
-            "difference": difference, "matches": match}
+    return {
+        "printed": row["printed"],
+        "location": row.get("location"),
+        "value": value,
+        "difference": difference,
+        "matches": match,
+    }

@@ -205,9 +205,7 @@ def _check_header(fname: str, header: list[str], fields: dict[str, dict]) -> lis
     extra = [n for n in dict.fromkeys(header) if n not in fields]
     for name in extra:
         if name.strip() in fields and name.strip() in missing:
-            problems.append(
-                Problem(fname, 1, name, "column name has leading/trailing whitespace", f'"{name.strip()}"')
-            )
+            problems.append(Problem(fname, 1, name, "column name has leading/trailing whitespace", f'"{name.strip()}"'))
             missing.remove(name.strip())
             continue
         close = difflib.get_close_matches(name, missing, n=1, cutoff=0.6)
@@ -229,9 +227,7 @@ def _check_header(fname: str, header: list[str], fields: dict[str, dict]) -> lis
                 )
             )
     for name in missing:
-        problems.append(
-            Problem(fname, 1, name, "column is missing from the header", f'a column named "{name}"')
-        )
+        problems.append(Problem(fname, 1, name, "column is missing from the header", f'a column named "{name}"'))
     return problems
 
 
@@ -289,9 +285,7 @@ def _read_table(path: Path, fname: str, fields: dict[str, dict]) -> tuple[list[P
                     )
                 )
             elif fields[name].get("type") == "number" and _is_non_finite(value):
-                problems.append(
-                    Problem(fname, i, name, f'"{value}" is not a finite number', _expected(fields[name]))
-                )
+                problems.append(Problem(fname, i, name, f'"{value}" is not a finite number', _expected(fields[name])))
     return problems, rows
 
 
@@ -380,13 +374,9 @@ def _frictionless_problems(
         elif etype == "duplicate-row":
             other = re.search(r'position "?(\d+)', e.note or "")
             where = f" {other.group(1)}" if other else " above"
-            problems.append(
-                Problem(fname, row, None, f"duplicate row: identical to row{where}", "unique rows")
-            )
+            problems.append(Problem(fname, row, None, f"duplicate row: identical to row{where}", "unique rows"))
         elif etype == "missing-cell":
-            problems.append(
-                Problem(fname, row, col, "row has too few cells: value is missing", "one cell per column")
-            )
+            problems.append(Problem(fname, row, col, "row has too few cells: value is missing", "one cell per column"))
         elif etype == "extra-cell":
             problems.append(
                 Problem(
@@ -420,9 +410,7 @@ def _records(rows: list[list[str]]) -> list[dict[str, str]]:
     return out
 
 
-def _cross_file(
-    tables: dict[str, list[dict]], names: dict[str, str], schemas: dict[str, dict]
-) -> list[Problem]:
+def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: dict[str, dict]) -> list[Problem]:
     problems: list[Problem] = []
     studies = tables.get("studies")
     by_id = {r["study_id"]: r for r in studies} if studies is not None else None
@@ -632,9 +620,9 @@ def _typed(df: pd.DataFrame, schema: dict[str, Any]) -> pd.DataFrame:
             out[name] = pd.to_numeric(col).astype("float64")
         elif ftype == "boolean":
             true, false = set(f.get("trueValues", ["true"])), set(f.get("falseValues", ["false"]))
-            out[name] = col.map(
-                lambda v, t=true, fa=false: True if v in t else False if v in fa else pd.NA
-            ).astype("boolean")
+            out[name] = col.map(lambda v, t=true, fa=false: True if v in t else False if v in fa else pd.NA).astype(
+                "boolean"
+            )
         else:
             out[name] = col.astype("str")
             out[name] = out[name].where(col.notna(), None)

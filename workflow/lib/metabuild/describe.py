@@ -87,12 +87,19 @@ def regimen(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
 
     s = data.studies
     hours_per_day = s["hours_total"] / s["days"]
-    dose = pd.Series([
-        cumulative_dose_mg(rate=r.rate_mean, rate_unit=r.rate_unit, hours_total=r.hours_total, days=r.days,
-                           weight_kg=settings["reference_weight_kg"],
-                           cap_mg_per_h=None if pd.isna(r.rate_cap_mg_per_h) else r.rate_cap_mg_per_h)
-        for r in s.itertuples()
-    ])
+    dose = pd.Series(
+        [
+            cumulative_dose_mg(
+                rate=r.rate_mean,
+                rate_unit=r.rate_unit,
+                hours_total=r.hours_total,
+                days=r.days,
+                weight_kg=settings["reference_weight_kg"],
+                cap_mg_per_h=None if pd.isna(r.rate_cap_mg_per_h) else r.rate_cap_mg_per_h,
+            )
+            for r in s.itertuples()
+        ]
+    )
     numbers = {
         "regimen.hours_median": _num(float(s["hours_total"].median()), "median", 1),
         "regimen.hours_min": _num(float(s["hours_total"].min()), "median", 1),
@@ -130,11 +137,13 @@ def risk_of_bias(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]
     rob = data.risk_of_bias
     derived = {}
     for study_id, group in rob.groupby("study_id"):
-        derived[study_id] = derive_overall(dict(zip(group["domain"], group["judgement"], strict=True)),
-                                           settings["key_domains"])
+        derived[study_id] = derive_overall(
+            dict(zip(group["domain"], group["judgement"], strict=True)), settings["key_domains"]
+        )
     levels = pd.Series(derived)
-    numbers = {f"risk_of_bias.count_{lvl}": _num(int((levels == lvl).sum()), "count")
-               for lvl in ("high", "unclear", "low")}
+    numbers = {
+        f"risk_of_bias.count_{lvl}": _num(int((levels == lvl).sum()), "count") for lvl in ("high", "unclear", "low")
+    }
     for domain, group in rob[rob["domain"] != "overall"].groupby("domain"):
         numbers[f"risk_of_bias.count_high_{domain}"] = _num(int((group["judgement"] == "high").sum()), "count")
     published = rob[rob["domain"] == "overall"].set_index("study_id")["judgement"]
@@ -153,8 +162,9 @@ def sample_size(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
         "sample_size.type2_percent": _num(100 * (1 - settings["power"]), "count"),
     }
     for name, difference in settings["differences"].items():
-        n = sample_size_two_means(difference=difference, sd=settings["sd"], alpha=settings["alpha"],
-                                  power=settings["power"]).n_per_group
+        n = sample_size_two_means(
+            difference=difference, sd=settings["sd"], alpha=settings["alpha"], power=settings["power"]
+        ).n_per_group
         numbers[f"sample_size.diff_{name}"] = _num(difference, "estimate", 1 if difference % 1 else 0)
         numbers[f"sample_size.n_{name}"] = _num(int(n), "count")
     return numbers, {}

@@ -11,8 +11,21 @@ import math
 MINUS = "\u2212"
 
 #: decimals printed per kind of number
-DECIMALS = {"estimate": 2, "ratio": 2, "se": 2, "statistic": 2, "tau2": 2, "i2": 1, "percent": 1,
-            "median": 1, "dose": 0, "mg_per_kg": 2, "count": 0, "integer": 0, "constant": None}
+DECIMALS = {
+    "estimate": 2,
+    "ratio": 2,
+    "se": 2,
+    "statistic": 2,
+    "tau2": 2,
+    "i2": 1,
+    "percent": 1,
+    "median": 1,
+    "dose": 0,
+    "mg_per_kg": 2,
+    "count": 0,
+    "integer": 0,
+    "constant": None,
+}
 
 
 def _fixed(value: float, decimals: int) -> str:

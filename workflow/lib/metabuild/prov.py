@@ -29,8 +29,9 @@ def registry_to_prov(registry: Mapping[str, Any]) -> dict:
     for key, entry in registry["numbers"].items():
         prov = entry["provenance"]
         job_id = "job:" + prov["job"].replace("[", "/").replace("]", "").replace(", ", "/").replace("=", "-")
-        number = doc.entity(f"num:{key}", {"mb:value": str(entry["value"]), "mb:text": entry["text"],
-                                           "mb:kind": entry["kind"]})
+        number = doc.entity(
+            f"num:{key}", {"mb:value": str(entry["value"]), "mb:text": entry["text"], "mb:kind": entry["kind"]}
+        )
         if prov["job"] not in seen_jobs:
             seen_jobs.add(prov["job"])
             activity = doc.activity(job_id, None, None, {"mb:rule": prov["rule"]})

@@ -16,8 +16,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SOFTWARE = ("metabuild", "snakemake", "numpy", "pandas", "scipy", "statsmodels", "matplotlib",
-            "frictionless", "pypandoc_binary", "typst")
+SOFTWARE = (
+    "metabuild",
+    "snakemake",
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "matplotlib",
+    "frictionless",
+    "pypandoc_binary",
+    "typst",
+)
 
 
 def _without_times(data: Any) -> Any:

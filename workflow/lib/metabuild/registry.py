@@ -36,8 +36,10 @@ def build_registry(source_files: Iterable[str | Path], published_csv: str | Path
                 value = None
             numbers[key] = {
                 "value": value,
-                "text": entry.get("text") or (format_number(value, entry["kind"], entry.get("decimals"))
-                                             if value is not None else "not estimable"),
+                "text": entry.get("text")
+                or (
+                    format_number(value, entry["kind"], entry.get("decimals")) if value is not None else "not estimable"
+                ),
                 "kind": entry["kind"],
                 "job": job,
                 "output": str(path),

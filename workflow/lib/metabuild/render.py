@@ -147,8 +147,9 @@ def _pandoc_path() -> str:
     return pypandoc.get_pandoc_path()
 
 
-def _pandoc(qmd: Path, to: str, args: Iterable[str], cfg: dict[str, Any], numbers_file: Path | None,
-            output: Path | None) -> bytes:
+def _pandoc(
+    qmd: Path, to: str, args: Iterable[str], cfg: dict[str, Any], numbers_file: Path | None, output: Path | None
+) -> bytes:
     # paths relative to the document's folder (pandoc runs there): pandoc records some of them
     # in its outputs (e.g. the bibliography in DOCX docProps/custom.xml), and an absolute path
     # would make two builds in different folders differ

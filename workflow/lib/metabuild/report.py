@@ -30,8 +30,14 @@ from scipy import stats
 
 from metabuild.stats import consistency
 
-STATUS_ORDER = ["match", "inconsistent in paper", "reconstructed inputs", "unexplained", "not reproduced",
-                "extracted input"]
+STATUS_ORDER = [
+    "match",
+    "inconsistent in paper",
+    "reconstructed inputs",
+    "unexplained",
+    "not reproduced",
+    "extracted input",
+]
 
 
 @dataclass
@@ -59,12 +65,16 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
                 floor = float(stats.chi2.sf(df, df))
                 if _number(q_p) < floor:
                     findings[(f"{prefix}.q_p", location)].append(
-                        f"I2 = {i2} means Q <= df = {df}, so the heterogeneity P is at least {floor:.2f}, not {q_p}")
+                        f"I2 = {i2} means Q <= df = {df}, so the heterogeneity P is at least {floor:.2f}, not {q_p}"
+                    )
         for prefix in prefixes:
             est, lo, hi = (printed.get(f"{prefix}.{s}") for s in ("estimate", "ci_lower", "ci_upper"))
             if est and lo and hi:
-                ratio = not est.strip().replace("\u2212", "-").startswith("-") and float(
-                    est.replace("\u2212", "-")) > 0 and float(lo.replace("\u2212", "-")) > 0
+                ratio = (
+                    not est.strip().replace("\u2212", "-").startswith("-")
+                    and float(est.replace("\u2212", "-")) > 0
+                    and float(lo.replace("\u2212", "-")) > 0
+                )
                 try:
                     for f in consistency.check_reported_estimate(est, lo, hi, printed.get(f"{prefix}.p"), ratio=ratio):
                         target = f"{prefix}.p" if f.kind == "p_value" else f"{prefix}.estimate"
@@ -77,8 +87,9 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
             for arm in ("ketamine", "control"):
                 pct = printed.get(f"{prefix}.percent_{arm}")
                 # the counts may be printed elsewhere in the paper (e.g. Table 2) than the percentage
-                events, n = (printed.get(f"{prefix}.{s}_{arm}") or anywhere.get(f"{prefix}.{s}_{arm}")
-                             for s in ("events", "n"))
+                events, n = (
+                    printed.get(f"{prefix}.{s}_{arm}") or anywhere.get(f"{prefix}.{s}_{arm}") for s in ("events", "n")
+                )
                 if pct and events and n:
                     f = consistency.check_percentage(int(float(events)), int(float(n)), pct)
                     if f:
@@ -91,7 +102,9 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
         values = set(group["printed"].str.strip())
         if len(values) > 1:
             for row in group.itertuples():
-                others = ", ".join(f"{r.printed} ({r.location})" for r in group.itertuples() if r.location != row.location)
+                others = ", ".join(
+                    f"{r.printed} ({r.location})" for r in group.itertuples() if r.location != row.location
+                )
                 findings[(key, row.location)].append(f"the paper prints this quantity differently elsewhere: {others}")
     return findings
 
@@ -112,8 +125,11 @@ def _table_findings(published: pd.DataFrame, by_location: Mapping[str, Mapping[s
         if parts[0] == "table1" and len(parts) == 3 and _number(row.printed) is not None:
             table1[parts[2]][parts[1]] = _number(row.printed)
     sums = {"studies.participants": "n_total", "studies.n_ketamine": "n_ketamine", "studies.n_control": "n_control"}
-    summaries = {"regimen.hours_median": ("hours_total", "median"), "regimen.hours_min": ("hours_total", "min"),
-                 "regimen.hours_max": ("hours_total", "max")}
+    summaries = {
+        "regimen.hours_median": ("hours_total", "median"),
+        "regimen.hours_min": ("hours_total", "min"),
+        "regimen.hours_max": ("hours_total", "max"),
+    }
     for row in published.itertuples():
         value = _number(row.printed)
         if value is None:
@@ -122,17 +138,21 @@ def _table_findings(published: pd.DataFrame, by_location: Mapping[str, Mapping[s
             total = sum(table1[sums[row.key]].values())
             if abs(total - value) > 0.5:
                 findings[(row.key, row.location)].append(
-                    f"Table 1's {sums[row.key]} values sum to {total:g}, not {row.printed}")
+                    f"Table 1's {sums[row.key]} values sum to {total:g}, not {row.printed}"
+                )
         if row.key in summaries and len(table1[summaries[row.key][0]]) >= 2:
             column, how = summaries[row.key]
             values = pd.Series(list(table1[column].values()))
             expected = getattr(values, how)()
             if abs(expected - value) > 1e-9:
                 findings[(row.key, row.location)].append(
-                    f"the {how} of Table 1's {column} values is {expected:g}, not {row.printed}")
+                    f"the {how} of Table 1's {column} values is {expected:g}, not {row.printed}"
+                )
     # sample sizes that do not follow from the printed power-calculation inputs
     for location, printed in by_location.items():
-        sd, alpha, beta = (_number(printed.get(f"sample_size.{k}", "")) for k in ("sd", "alpha_percent", "type2_percent"))
+        sd, alpha, beta = (
+            _number(printed.get(f"sample_size.{k}", "")) for k in ("sd", "alpha_percent", "type2_percent")
+        )
         if None in (sd, alpha, beta):
             continue
         from metabuild.stats.power import sample_size_two_means
@@ -143,7 +163,8 @@ def _table_findings(published: pd.DataFrame, by_location: Mapping[str, Mapping[s
                 if _number(printed[key]) != n:
                     findings[(key, location)].append(
                         f"a {difference:g}-point difference with SD {sd:g}, alpha {alpha:g}% and power "
-                        f"{100 - beta:g}% needs {n} per group (t test), not {printed[key]}")
+                        f"{100 - beta:g}% needs {n} per group (t test), not {printed[key]}"
+                    )
     return findings
 
 
@@ -165,7 +186,8 @@ def _grade_findings(published: pd.DataFrame, data_dir: Path) -> dict:
             derived = certainty(dict(zip(judgements["domain"], judgements["judgement"], strict=True)))
             if derived.lower() != str(row.printed).strip().lower():
                 findings[(row.key, row.location)].append(
-                    f"the judgements printed in the same row give {derived}, not {row.printed}")
+                    f"the judgements printed in the same row give {derived}, not {row.printed}"
+                )
     return findings
 
 
@@ -198,8 +220,13 @@ def self_consistency(registry: Mapping[str, Any]) -> list[dict]:
             p_text = get["p"]["text"] if get["p"] else None
             try:
                 for f in consistency.check_reported_estimate(*texts, p_text, ratio=ratio):
-                    failures.append({"key": f"{prefix}.{'p' if f.kind == 'p_value' else 'estimate'}",
-                                     "check": f.kind, "message": f.message})
+                    failures.append(
+                        {
+                            "key": f"{prefix}.{'p' if f.kind == 'p_value' else 'estimate'}",
+                            "check": f.kind,
+                            "message": f.message,
+                        }
+                    )
             except ValueError:
                 pass
         if get["q"] and get["df"] and get["i2"] and get["df"]["value"]:
@@ -209,19 +236,27 @@ def self_consistency(registry: Mapping[str, Any]) -> list[dict]:
     flow = {k.removeprefix("flow."): v["value"] for k, v in numbers.items() if k.startswith("flow.")}
     if flow:
         checks = [
-            ("flow.duplicates_removed", flow.get("records_identified", 0) - flow.get("records_screened", 0),
-             flow.get("duplicates_removed")),
+            (
+                "flow.duplicates_removed",
+                flow.get("records_identified", 0) - flow.get("records_screened", 0),
+                flow.get("duplicates_removed"),
+            ),
             ("flow.included", flow.get("included_in_data"), flow.get("included")),
         ]
         for key, expected, actual in checks:
             if expected is not None and actual is not None and expected != actual:
-                failures.append({"key": key, "check": "flow",
-                                 "message": f"{key} is {actual} but the counts give {expected}"})
+                failures.append(
+                    {"key": key, "check": "flow", "message": f"{key} is {actual} but the counts give {expected}"}
+                )
     return failures
 
 
-def reproduction_report(registry: Mapping[str, Any], published: pd.DataFrame,
-                        data_dir: str | Path = "data", sensitivity: Mapping[str, Any] | None = None) -> Report:
+def reproduction_report(
+    registry: Mapping[str, Any],
+    published: pd.DataFrame,
+    data_dir: str | Path = "data",
+    sensitivity: Mapping[str, Any] | None = None,
+) -> Report:
     numbers = registry["numbers"]
     findings = _group_findings(published)
     for k, v in _grade_findings(published, Path(data_dir)).items():
@@ -230,20 +265,38 @@ def reproduction_report(registry: Mapping[str, Any], published: pd.DataFrame,
     rows = []
     for row in published.itertuples():
         entry = numbers.get(row.key)
-        record = {"key": row.key, "location": row.location, "printed": row.printed,
-                  "kind": getattr(row, "kind", ""), "note": getattr(row, "note", "")}
+        record = {
+            "key": row.key,
+            "location": row.location,
+            "printed": row.printed,
+            "kind": getattr(row, "kind", ""),
+            "note": getattr(row, "note", ""),
+        }
         flags = findings.get((row.key, row.location), [])
         if entry is None and row.key.startswith("table1."):
-            record.update(reproduced=None, text=None, difference=None, status="extracted input",
-                          reason="a study-level fact read from this place into data/; not recomputed")
+            record.update(
+                reproduced=None,
+                text=None,
+                difference=None,
+                status="extracted input",
+                reason="a study-level fact read from this place into data/; not recomputed",
+            )
         elif entry is None:
-            record.update(reproduced=None, text=None, difference=None, status="not reproduced",
-                          reason="; ".join(flags) or "the pipeline computes no such number")
+            record.update(
+                reproduced=None,
+                text=None,
+                difference=None,
+                status="not reproduced",
+                reason="; ".join(flags) or "the pipeline computes no such number",
+            )
         else:
             comparison = next((c for c in entry.get("published", []) if c["location"] == row.location), None)
             matches = comparison["matches"] if comparison else None
-            record.update(reproduced=entry["value"], text=entry["text"],
-                          difference=comparison["difference"] if comparison else None)
+            record.update(
+                reproduced=entry["value"],
+                text=entry["text"],
+                difference=comparison["difference"] if comparison else None,
+            )
             if matches:
                 status, reason = "match", ""
             elif flags:
@@ -272,8 +325,10 @@ def _sensitivity_markdown(sensitivity: Mapping[str, Any] | None) -> str:
     def show(result: Mapping[str, Any]) -> str:
         if "estimate" not in result:
             return "P " + format_p(result["p"]) if result.get("p") is not None else ""
-        return (f"{format_number(result['estimate'], 'estimate')} ({format_number(result['ci_lower'], 'estimate')} "
-                f"to {format_number(result['ci_upper'], 'estimate')}); I² {format_number(result['i2'], 'i2')}")
+        return (
+            f"{format_number(result['estimate'], 'estimate')} ({format_number(result['ci_lower'], 'estimate')} "
+            f"to {format_number(result['ci_upper'], 'estimate')}); I² {format_number(result['i2'], 'i2')}"
+        )
 
     lines = [
         "",
@@ -314,8 +369,16 @@ def _markdown(data: Mapping[str, Any]) -> str:
         "|:--|:--|--:|--:|--:|:--|:--|:--|",
     ]
     for r in data["rows"]:
-        cells = [f"`{r['key']}`", r["location"], r["printed"], r["text"] or "", _fmt(r["difference"]),
-                 r["status"], r["reason"], r.get("note") or ""]
+        cells = [
+            f"`{r['key']}`",
+            r["location"],
+            r["printed"],
+            r["text"] or "",
+            _fmt(r["difference"]),
+            r["status"],
+            r["reason"],
+            r.get("note") or "",
+        ]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += ["", f"Consistency gate over this build's own numbers: {s['gate_failures']} failure(s)."]
     for g in data["gate"]:
@@ -353,10 +416,12 @@ def _appendix(data: Mapping[str, Any]) -> str:
 
 def _html(data: Mapping[str, Any]) -> str:
     s = data["summary"]
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in ["Key", "Where printed", "Printed", "Reproduced",
-                                                         "Difference", "Status", "Reason"])
+    head = "".join(
+        f"<th>{html.escape(k)}</th>"
+        for k in ["Key", "Where printed", "Printed", "Reproduced", "Difference", "Status", "Reason"]
+    )
     body = "".join(
-        f"<tr class=\"{r['status'].replace(' ', '-')}\"><td><code>{html.escape(r['key'])}</code></td>"
+        f'<tr class="{r["status"].replace(" ", "-")}"><td><code>{html.escape(r["key"])}</code></td>'
         f"<td>{html.escape(str(r['location']))}</td><td>{html.escape(r['printed'])}</td>"
         f"<td>{html.escape(r['text'] or '')}</td><td>{html.escape(_fmt(r['difference']))}</td>"
         f"<td>{html.escape(r['status'])}</td><td>{html.escape(r['reason'])}</td></tr>"
@@ -365,7 +430,7 @@ def _html(data: Mapping[str, Any]) -> str:
     counts = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in s.items())
     gate = "".join(f"<li><code>{html.escape(g['key'])}</code>: {html.escape(g['message'])}</li>" for g in data["gate"])
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Reproduction report</title>"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Reproduction report</title>'
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}"
         "td,th{border:1px solid #ccc;padding:2px 6px}.match{background:#eef8ee}"
         ".unexplained{background:#fbeaea}.inconsistent-in-paper{background:#fff6dd}</style></head><body>"

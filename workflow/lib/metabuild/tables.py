@@ -38,20 +38,33 @@ def table1(studies: pd.DataFrame, pain_scores: pd.DataFrame, weight_kg: float, t
     primary_at = dict(zip(primary["study_id"], primary["timepoint"], strict=True))
     rows = []
     for s in studies.itertuples():
-        dose = cumulative_dose_mg(rate=s.rate_mean, rate_unit=s.rate_unit, hours_total=s.hours_total,
-                                  days=s.days, weight_kg=weight_kg,
-                                  cap_mg_per_h=None if pd.isna(s.rate_cap_mg_per_h) else s.rate_cap_mg_per_h)
-        rows.append({
-            "Trial": f"{s.label} [@{s.citation_key}]",
-            "Design; setting": f"{s.design.capitalize()} RCT; {s.setting}",
-            "Population": f"{s.population} (n = {s.n_ketamine + s.n_control})",
-            "Ketamine arm": f"{s.treatment_description} (n = {s.n_ketamine})",
-            "Regimen": s.regimen_text,
-            f"Cumulative dose, {weight_kg:g} kg": f"{dose:.0f} mg ({dose_class(dose, threshold_mg)})",
-            "Control arm": f"{s.control_description} (n = {s.n_control})",
-            "Primary time point": primary_at.get(s.study_id, "not pooled (no SD)"),
-        })
+        dose = cumulative_dose_mg(
+            rate=s.rate_mean,
+            rate_unit=s.rate_unit,
+            hours_total=s.hours_total,
+            days=s.days,
+            weight_kg=weight_kg,
+            cap_mg_per_h=None if pd.isna(s.rate_cap_mg_per_h) else s.rate_cap_mg_per_h,
+        )
+        rows.append(
+            {
+                "Trial": f"{s.label} [@{s.citation_key}]",
+                "Design; setting": f"{s.design.capitalize()} RCT; {s.setting}",
+                "Population": f"{s.population} (n = {s.n_ketamine + s.n_control})",
+                "Ketamine arm": f"{s.treatment_description} (n = {s.n_ketamine})",
+                "Regimen": s.regimen_text,
+                f"Cumulative dose, {weight_kg:g} kg": f"{dose:.0f} mg ({dose_class(dose, threshold_mg)})",
+                "Control arm": f"{s.control_description} (n = {s.n_control})",
+                "Primary time point": primary_at.get(s.study_id, "not pooled (no SD)"),
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def _events(pooled: Mapping[str, Any], arm: str) -> str:
+    """``events/n (percent)`` of one arm of a pooled binary outcome."""
+    percent = format_number(pooled[f"percent_{arm}"], "percent")
+    return f"{pooled[f'events_{arm}']}/{pooled[f'n_{arm}']} ({percent})"
 
 
 def certainty(judgements: Mapping[str, str]) -> str:
@@ -61,8 +74,9 @@ def certainty(judgements: Mapping[str, str]) -> str:
     return CERTAINTY[max(1, level)]
 
 
-def table2_grade(grade: pd.DataFrame, results: Mapping[str, Mapping[str, Any]],
-                 outcomes: Mapping[str, Mapping[str, str]]) -> tuple[pd.DataFrame, list[str], dict]:
+def table2_grade(
+    grade: pd.DataFrame, results: Mapping[str, Mapping[str, Any]], outcomes: Mapping[str, Mapping[str, str]]
+) -> tuple[pd.DataFrame, list[str], dict]:
     """GRADE evidence profile: judgements from data, patients and effects from analyses."""
     rows, notes, numbers = [], [], {}
     footnotes: dict[str, str] = {}
@@ -80,32 +94,40 @@ def table2_grade(grade: pd.DataFrame, results: Mapping[str, Mapping[str, Any]],
         result = results[spec["analysis"]]
         pooled = result["pooled"]
         if result["measure"] == "RR":
-            treat = f"{pooled['events_ketamine']}/{pooled['n_ketamine']} ({format_number(pooled['percent_ketamine'], 'percent')})"
-            ctrl = f"{pooled['events_control']}/{pooled['n_control']} ({format_number(pooled['percent_control'], 'percent')})"
-            effect = (f"RR {format_number(pooled['estimate'], 'ratio')} "
-                      f"({format_number(pooled['ci_lower'], 'ratio')} to {format_number(pooled['ci_upper'], 'ratio')})")
+            treat = _events(pooled, "ketamine")
+            ctrl = _events(pooled, "control")
+            effect = (
+                f"RR {format_number(pooled['estimate'], 'ratio')} "
+                f"({format_number(pooled['ci_lower'], 'ratio')} to {format_number(pooled['ci_upper'], 'ratio')})"
+            )
         else:
             treat, ctrl = str(pooled["n_ketamine"]), str(pooled["n_control"])
-            effect = (f"MD {format_number(pooled['estimate'], 'estimate')} "
-                      f"({format_number(pooled['ci_lower'], 'estimate')} to {format_number(pooled['ci_upper'], 'estimate')})")
+            effect = (
+                f"MD {format_number(pooled['estimate'], 'estimate')} "
+                f"({format_number(pooled['ci_lower'], 'estimate')} to {format_number(pooled['ci_upper'], 'estimate')})"
+            )
         level = certainty({k: v for k, v in judgements.items()})
-        rows.append({
-            "Outcome": spec["label"],
-            "Studies": str(pooled["k"]),
-            "Risk of bias": judgements.get("risk_of_bias", "") + marks.get("risk_of_bias", ""),
-            "Inconsistency": judgements.get("inconsistency", "") + marks.get("inconsistency", ""),
-            "Indirectness": judgements.get("indirectness", "") + marks.get("indirectness", ""),
-            "Imprecision": judgements.get("imprecision", "") + marks.get("imprecision", ""),
-            "Other": judgements.get("other", "") + marks.get("other", ""),
-            "Ketamine": treat,
-            "Control": ctrl,
-            "Effect (95% CI)": effect,
-            "Certainty": level,
-        })
+        rows.append(
+            {
+                "Outcome": spec["label"],
+                "Studies": str(pooled["k"]),
+                "Risk of bias": judgements.get("risk_of_bias", "") + marks.get("risk_of_bias", ""),
+                "Inconsistency": judgements.get("inconsistency", "") + marks.get("inconsistency", ""),
+                "Indirectness": judgements.get("indirectness", "") + marks.get("indirectness", ""),
+                "Imprecision": judgements.get("imprecision", "") + marks.get("imprecision", ""),
+                "Other": judgements.get("other", "") + marks.get("other", ""),
+                "Ketamine": treat,
+                "Control": ctrl,
+                "Effect (95% CI)": effect,
+                "Certainty": level,
+            }
+        )
         numbers[f"grade.{outcome_id}.certainty"] = {"value": level, "kind": "constant"}
-    notes.append("All studies are randomised trials. Certainty starts at High and is lowered one level for "
-                 "each serious and two for each very serious concern. MD, mean difference (0–10 scale); "
-                 "RR, relative risk.")
+    notes.append(
+        "All studies are randomised trials. Certainty starts at High and is lowered one level for "
+        "each serious and two for each very serious concern. MD, mean difference (0–10 scale); "
+        "RR, relative risk."
+    )
     notes += [f"^{letter}^ {text}" for text, letter in footnotes.items()]
     return pd.DataFrame(rows), notes, numbers
 
@@ -116,21 +138,27 @@ def table_s2(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     for result in results:
         props = result["proportions"]
 
-        def cell(arm: str) -> str:
+        def cell(arm: str, props: Mapping[str, Any] = props) -> str:
             p = props[arm]
-            return (f"{format_number(100 * p['proportion'], 'percent')} "
-                    f"({format_number(100 * p['ci_lower'], 'percent')} to {format_number(100 * p['ci_upper'], 'percent')})")
+            return (
+                f"{format_number(100 * p['proportion'], 'percent')} "
+                f"({format_number(100 * p['ci_lower'], 'percent')} to {format_number(100 * p['ci_upper'], 'percent')})"
+            )
 
         pooled = result["pooled"]
-        rows.append({
-            "Adverse effect": result["title"],
-            "Studies": str(pooled["k"]),
-            "Ketamine, events/patients": f"{pooled['events_ketamine']}/{pooled['n_ketamine']}",
-            "Ketamine, pooled % (95% CI)": cell("ketamine"),
-            "Control, events/patients": f"{pooled['events_control']}/{pooled['n_control']}",
-            "Control, pooled % (95% CI)": cell("control"),
-            "RR (95% CI)": (f"{format_number(pooled['estimate'], 'ratio')} ({format_number(pooled['ci_lower'], 'ratio')}"
-                            f" to {format_number(pooled['ci_upper'], 'ratio')})"),
-            "P": format_p(pooled["p"]).replace("= ", ""),
-        })
+        rows.append(
+            {
+                "Adverse effect": result["title"],
+                "Studies": str(pooled["k"]),
+                "Ketamine, events/patients": f"{pooled['events_ketamine']}/{pooled['n_ketamine']}",
+                "Ketamine, pooled % (95% CI)": cell("ketamine"),
+                "Control, events/patients": f"{pooled['events_control']}/{pooled['n_control']}",
+                "Control, pooled % (95% CI)": cell("control"),
+                "RR (95% CI)": (
+                    f"{format_number(pooled['estimate'], 'ratio')} ({format_number(pooled['ci_lower'], 'ratio')}"
+                    f" to {format_number(pooled['ci_upper'], 'ratio')})"
+                ),
+                "P": format_p(pooled["p"]).replace("= ", ""),
+            }
+        )
     return pd.DataFrame(rows)

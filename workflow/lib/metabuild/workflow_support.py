@@ -31,13 +31,13 @@ DATA_FILES = (
 #: descriptive-number topics and the data cells each reads: file -> columns (None: all)
 DESCRIPTIVE_INPUTS: dict[str, dict[str, list[str] | None]] = {
     "studies": {
-        "studies.csv": ["study_id", "n_ketamine", "n_control", "pain_type", "crps", "setting", "design",
-                        "age_years"],
+        "studies.csv": ["study_id", "n_ketamine", "n_control", "pain_type", "crps", "setting", "design", "age_years"],
         "pain_scores.csv": ["study_id", "primary"],
     },
     "flow": {"study_flow.csv": None, "studies.csv": ["study_id"]},
-    "regimen": {"studies.csv": ["study_id", "rate_unit", "rate_mean", "rate_max", "hours_total", "days",
-                                "rate_cap_mg_per_h"]},
+    "regimen": {
+        "studies.csv": ["study_id", "rate_unit", "rate_mean", "rate_max", "hours_total", "days", "rate_cap_mg_per_h"]
+    },
     "risk_of_bias": {"risk_of_bias.csv": None},
     "sample_size": {},
     "protocol": {},
@@ -78,8 +78,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         moderator = spec.get("moderator")
         if moderator and moderator not in derived:
             problems.append(
-                f"{where}.moderator: {moderator!r} is not a derived attribute "
-                f"(known: {', '.join(sorted(derived))})"
+                f"{where}.moderator: {moderator!r} is not a derived attribute (known: {', '.join(sorted(derived))})"
             )
         figure = spec.get("figure")
         if figure and not SAFE_NAME.match(figure):
@@ -150,8 +149,10 @@ def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
     if topic == "protocol":
         return {k: dict(v) for k, v in config["protocol"].items()}
     if topic == "regimen":
-        return {"reference_weight_kg": config["protocol"]["reference_weight_kg"]["value"],
-                "high_dose_threshold_mg": config["protocol"]["high_dose_threshold_mg"]["value"]}
+        return {
+            "reference_weight_kg": config["protocol"]["reference_weight_kg"]["value"],
+            "high_dose_threshold_mg": config["protocol"]["high_dose_threshold_mg"]["value"],
+        }
     if topic == "risk_of_bias":
         return {"key_domains": list(config["risk_of_bias"]["key_domains"])}
     return {}

@@ -141,9 +141,7 @@ def block_width(s: str, size: float = BASE_FONTSIZE, weight: str = "normal") -> 
     return max((text_width(line, size, weight) for line in s.split("\n")), default=0.0)
 
 
-def wrap_text(
-    s: str, max_width: float, size: float = BASE_FONTSIZE, weight: str = "normal", math: bool = False
-) -> str:
+def wrap_text(s: str, max_width: float, size: float = BASE_FONTSIZE, weight: str = "normal", math: bool = False) -> str:
     """Greedy word wrap of ``s`` to lines no wider than ``max_width`` inches (a single word
     wider than that gets a line of its own). Existing newlines are kept. With ``math``, words
     are only broken outside ``$...$``."""

@@ -56,9 +56,7 @@ class Box:
 
     def measure(self) -> None:
         self.title_wrapped = wrap_text(self.title, self.max_w - 2 * PAD, FS)
-        self.items_wrapped = [
-            wrap_text(it, self.max_w - 2 * PAD - 0.1, FS).replace("\n", "\n  ") for it in self.items
-        ]
+        self.items_wrapped = [wrap_text(it, self.max_w - 2 * PAD - 0.1, FS).replace("\n", "\n  ") for it in self.items]
         lines = self.title_wrapped.split("\n") + [ln for it in self.items_wrapped for ln in it.split("\n")]
         self.w = max(text_width(ln, FS) for ln in lines) + 2 * PAD
         n = len(lines) + (0.4 if self.items else 0.0)
@@ -91,9 +89,7 @@ def _reasons(v: object) -> list[str]:
         if isinstance(it, (list, tuple)) and len(it) == 2:
             out.append(f"{it[0]} (n = {_n(it[1])})")
         elif isinstance(it, Mapping) and "reason" in it:
-            out.append(
-                f"{it['reason']} (n = {_n(it['n'])})" if it.get("n") is not None else str(it["reason"])
-            )
+            out.append(f"{it['reason']} (n = {_n(it['n'])})" if it.get("n") is not None else str(it["reason"]))
         else:
             out.append(str(it))
     return out
@@ -145,8 +141,7 @@ def build_prisma_flow(counts: dict, *, check: bool = True) -> Figure:
     main = [
         Box(
             "identified",
-            "Records identified through database searching and other sources\n"
-            f"(n = {_n(c['records_identified'])})",
+            f"Records identified through database searching and other sources\n(n = {_n(c['records_identified'])})",
             [],
             MAIN_W,
         ),
@@ -170,23 +165,19 @@ def build_prisma_flow(counts: dict, *, check: bool = True) -> Figure:
         ),
         Box(
             "quantitative",
-            "Studies included in quantitative synthesis (meta-analysis)\n"
-            f"(n = {_n(c['included_quantitative'])})",
+            f"Studies included in quantitative synthesis (meta-analysis)\n(n = {_n(c['included_quantitative'])})",
             [],
             MAIN_W,
         ),
     ]
     side = {
-        "identified": Box(
-            "duplicates", f"Duplicates removed\n(n = {_n(c['duplicates_removed'])})", [], SIDE_W
-        ),
+        "identified": Box("duplicates", f"Duplicates removed\n(n = {_n(c['duplicates_removed'])})", [], SIDE_W),
         "screened": Box(
             "excluded_screening", f"Records excluded\n(n = {_n(c['excluded_screening'])})", sc_reasons, SIDE_W
         ),
         "fulltext": Box(
             "excluded_fulltext",
-            f"Full-text articles excluded{', with reasons' if ft_reasons else ''}\n"
-            f"(n = {_n(c['fulltext_excluded'])})",
+            f"Full-text articles excluded{', with reasons' if ft_reasons else ''}\n(n = {_n(c['fulltext_excluded'])})",
             ft_reasons,
             SIDE_W,
         ),
@@ -268,9 +259,7 @@ def build_prisma_flow(counts: dict, *, check: bool = True) -> Figure:
             if b.items:
                 ty += (len(b.title_wrapped.split("\n")) + 0.4) * LINE_IN
                 text = "\n".join(f"\u2022 {it}" for it in b.items_wrapped or [])
-                ax.text(
-                    b.x + PAD, ty, text, ha="left", va="top", fontsize=FS, linespacing=1.25, parse_math=False
-                )
+                ax.text(b.x + PAD, ty, text, ha="left", va="top", fontsize=FS, linespacing=1.25, parse_math=False)
 
         def arrow(x0: float, y0: float, x1: float, y1: float, gid: str) -> None:
             ax.add_patch(

@@ -142,9 +142,7 @@ def _nice_log_ticks(lo: float, hi: float) -> list[float]:
             return [float(f"{t:.6g}") for t in ticks]
     # many decades: every other decade
     ticks = [10.0**k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
-    return ticks[:: max(1, len(ticks) // 6)] + (
-        [ticks[-1]] if (len(ticks) - 1) % max(1, len(ticks) // 6) else []
-    )
+    return ticks[:: max(1, len(ticks) // 6)] + ([ticks[-1]] if (len(ticks) - 1) % max(1, len(ticks) // 6) else [])
 
 
 def axis_ticks(
@@ -298,9 +296,7 @@ def _draw_table_forest(
         if log:
             ticks = [t for t in _nice_log_ticks(*lims) if lims[0] <= t <= lims[1]]
         else:
-            ticks = [
-                t for t in MaxNLocator(nbins=6).tick_values(*lims) if lims[0] - 1e-9 <= t <= lims[1] + 1e-9
-            ]
+            ticks = [t for t in MaxNLocator(nbins=6).tick_values(*lims) if lims[0] - 1e-9 <= t <= lims[1] + 1e-9]
     ax.set_xlim(*lims)
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
@@ -334,9 +330,7 @@ def _draw_table_forest(
             if r.lo is not None and r.hi is not None:
                 a, b = max(r.lo, lo_lim), min(r.hi, hi_lim)
                 if a < b:
-                    ax.add_line(
-                        Line2D([a, b], [r.y, r.y], color="black", lw=0.8, zorder=3, gid=f"study-ci-{r.gid}")
-                    )
+                    ax.add_line(Line2D([a, b], [r.y, r.y], color="black", lw=0.8, zorder=3, gid=f"study-ci-{r.gid}"))
                 if r.lo < lo_lim:
                     ax.add_line(
                         Line2D(
@@ -367,9 +361,7 @@ def _draw_table_forest(
                     )
             if inside(r.est):
                 if marker == "square":
-                    side = (
-                        MAX_SQUARE_PT * math.sqrt(r.weight / wmax) if (r.weight and wmax) else MIN_SQUARE_PT
-                    )
+                    side = MAX_SQUARE_PT * math.sqrt(r.weight / wmax) if (r.weight and wmax) else MIN_SQUARE_PT
                     side = max(side, MIN_SQUARE_PT)
                     ax.add_line(
                         Line2D(
@@ -464,9 +456,7 @@ def _draw_table_forest(
         gx0, gx1 = gcols[0].x0, gcols[-1].x1
         put((gx0 + gx1) / 2, y_hdr - 1.0, g, "center", bold=True, va="center_baseline")
         ax.add_line(
-            Line2D(
-                [gx0, gx1], [y_hdr - 0.55, y_hdr - 0.55], transform=tr, color="black", lw=0.5, clip_on=False
-            )
+            Line2D([gx0, gx1], [y_hdr - 0.55, y_hdr - 0.55], transform=tr, color="black", lw=0.5, clip_on=False)
         )
     rule_x1 = max(x - COL_GAP, plot_x0 + plot_w)
     ax.add_line(Line2D([MARGIN, rule_x1], [-0.08, -0.08], transform=tr, color="black", lw=0.6, clip_on=False))
@@ -607,8 +597,7 @@ def _pooled_row(
         raise ValueError(f"forest_plot: pooled result {label!r} lacks estimate/ci_lower/ci_upper")
     if measure in RATIO_MEASURES and min(est, lo, hi) <= 0:
         raise ValueError(
-            f"forest_plot: pooled {measure} {label!r} must be on the ratio scale (positive), "
-            f"got {est}, ({lo}, {hi})"
+            f"forest_plot: pooled {measure} {label!r} must be on the ratio scale (positive), got {est}, ({lo}, {hi})"
         )
     cells = {
         "label": label,
@@ -694,22 +683,16 @@ def build_forest(
             subtotal_w = sum(ws) if all(w is not None for w in ws) else None
             if isinstance(sg.get("pooled"), dict):
                 rows.append(
-                    _pooled_row(
-                        sg["pooled"], "Subtotal", studies, measure, f"subgroup-{j}", SUBTOTAL_FILL, subtotal_w
-                    )
+                    _pooled_row(sg["pooled"], "Subtotal", studies, measure, f"subgroup-{j}", SUBTOTAL_FILL, subtotal_w)
                 )
                 het, eff = _stat_text(sg["pooled"], log=log)
                 rows += [Row(kind="text", text=t) for t in (het, eff) if t]
             rows.append(Row(kind="gap", height=0.5))
-        rows.append(
-            _pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0)
-        )
+        rows.append(_pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0))
     else:
         add_block(result["studies"])
         all_studies = result["studies"]
-        rows.append(
-            _pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0)
-        )
+        rows.append(_pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0))
     het, eff = _stat_text(result["pooled"], log=log)
     rows += [Row(kind="text", text=t) for t in (het, eff) if t]
     metareg = result.get("metareg")
@@ -792,9 +775,7 @@ def build_leave_one_out(
         if None in (est, lo, hi):
             raise ValueError(f"leave_one_out_plot: row {label!r} lacks estimate/ci_lower/ci_upper")
         if log and min(est, lo, hi) <= 0:
-            raise ValueError(
-                f"leave_one_out_plot: row {label!r}: {measure} must be on the ratio scale (positive)"
-            )
+            raise ValueError(f"leave_one_out_plot: row {label!r}: {measure} must be on the ratio scale (positive)")
         i2 = _num(r, "i2")
         table.append(
             Row(
@@ -868,9 +849,7 @@ def leave_one_out_plot(
     for ratio measures); ``pooled``: the all-studies pooled result, drawn as the bottom
     diamond and as a dashed reference line. Writes ``stem.svg`` and ``stem.png``.
     """
-    fig = build_leave_one_out(
-        rows, pooled, measure=measure, title=title, xlabel=xlabel, favours=favours, xlim=xlim
-    )
+    fig = build_leave_one_out(rows, pooled, measure=measure, title=title, xlabel=xlabel, favours=favours, xlim=xlim)
     return save_figure(fig, stem)
 
 

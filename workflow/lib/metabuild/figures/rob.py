@@ -101,8 +101,7 @@ def build_risk_of_bias_grid(
         j = _normalise(judgement)
         if j not in JUDGEMENTS:
             raise ValueError(
-                f"risk_of_bias_grid: {study} / {domain}: judgement {judgement!r} is not one of "
-                f"{sorted(JUDGEMENTS)}"
+                f"risk_of_bias_grid: {study} / {domain}: judgement {judgement!r} is not one of {sorted(JUDGEMENTS)}"
             )
         if (study, domain) in cells:
             raise ValueError(f"risk_of_bias_grid: two judgements for {study} / {domain}")
@@ -124,9 +123,7 @@ def build_risk_of_bias_grid(
     row_h = max(ROW_H, max_lines * FS * 1.2 / 72 + 0.1)
     col_w = 0.62
     wrapped = [_wrap_study(s, col_w - 0.06) for s in studies]
-    col_w = max(
-        col_w, max(max(text_width(line, FS, "bold") for line in s.split("\n")) for s in wrapped) + 0.1
-    )
+    col_w = max(col_w, max(max(text_width(line, FS, "bold") for line in s.split("\n")) for s in wrapped) + 0.1)
     wrapped = [_wrap_study(s, col_w - 0.06) for s in studies]  # unwrap what now fits
     rotate = MARGIN * 2 + label_w + col_w * len(studies) > MAX_WIDTH
     if rotate:  # many studies: narrow columns with vertical labels
@@ -202,9 +199,7 @@ def build_risk_of_bias_grid(
             for k, s in enumerate(studies):
                 cx = x0 + (k + 0.5) * col_w
                 ax.add_patch(
-                    Rectangle(
-                        (x0 + k * col_w, top), col_w, row_h, facecolor="none", edgecolor="#c8c8c8", lw=0.5
-                    )
+                    Rectangle((x0 + k * col_w, top), col_w, row_h, facecolor="none", edgecolor="#c8c8c8", lw=0.5)
                 )
                 j = cells.get((s, did))
                 if j is None:
@@ -223,9 +218,7 @@ def build_risk_of_bias_grid(
         lx = max(MARGIN, (fig_w - total) / 2)
         ly = y0 + grid_h + legend_h / 2 + 0.02
         for ((fill, sym, sym_col, lbl), j), w in zip(items, widths, strict=True):
-            ax.add_patch(
-                Circle((lx + RADIUS, ly), RADIUS * 0.85, facecolor=fill, edgecolor="none", gid=f"legend-{j}")
-            )
+            ax.add_patch(Circle((lx + RADIUS, ly), RADIUS * 0.85, facecolor=fill, edgecolor="none", gid=f"legend-{j}"))
             _glyph(ax, sym, lx + RADIUS, ly, 8.5, sym_col)
             ax.text(
                 lx + 2 * RADIUS + 0.08,

@@ -132,9 +132,7 @@ def p_range_from_ci(
     ge = [abs(g(x)) for x in (e_lo, e_hi) if (x > 0 or not ratio)]
     g_min = 0.0 if e_lo <= null <= e_hi else min(ge)
     g_max = max(ge)
-    widths = [
-        g(u) - g(low) for low, u in product(lo.interval, hi.interval) if (not ratio or low > 0) and u > low
-    ]
+    widths = [g(u) - g(low) for low, u in product(lo.interval, hi.interval) if (not ratio or low > 0) and u > low]
     w_min, w_max = min(widths), max(widths)
     z_max = g_max / (w_min / (2 * crit))
     z_min = g_min / (w_max / (2 * crit))

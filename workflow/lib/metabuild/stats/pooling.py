@@ -53,9 +53,7 @@ def cochran_q(yi: ArrayLike, vi: ArrayLike, centre: float | None = None) -> floa
     return float(np.sum(w * (y - centre) ** 2))
 
 
-def dersimonian_laird(
-    yi: ArrayLike, vi: ArrayLike, q: float | None = None, level: float = 0.95
-) -> PooledEstimate:
+def dersimonian_laird(yi: ArrayLike, vi: ArrayLike, q: float | None = None, level: float = 0.95) -> PooledEstimate:
     """DerSimonian-Laird random-effects meta-analysis.
 
     With fixed-effect weights ``w_i = 1/v_i`` and ``k`` studies::

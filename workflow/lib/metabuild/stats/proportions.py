@@ -98,9 +98,7 @@ class PooledProportion:
         return asdict(self)
 
 
-def pooled_proportion(
-    x: ArrayLike, n: ArrayLike, level: float = 0.95, min_k_random: int = 3
-) -> PooledProportion:
+def pooled_proportion(x: ArrayLike, n: ArrayLike, level: float = 0.95, min_k_random: int = 3) -> PooledProportion:
     """Random-effects (DL) pooled proportion on the Freeman-Tukey scale, back-transformed.
 
     ``metaprop x n, random ftt`` (see module docstring). Pass ``min_k_random=1`` to keep the

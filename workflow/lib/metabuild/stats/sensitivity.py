@@ -41,6 +41,4 @@ def leave_one_out_rr(
     if a.size < 2:
         raise ValueError("leave-one-out needs at least 2 studies")
     keep = ~np.eye(a.size, dtype=bool)
-    return [
-        rr_random_effects(a[m], n1[m], c[m], n2[m], heterogeneity=heterogeneity, level=level) for m in keep
-    ]
+    return [rr_random_effects(a[m], n1[m], c[m], n2[m], heterogeneity=heterogeneity, level=level) for m in keep]
