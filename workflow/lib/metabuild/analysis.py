@@ -259,7 +259,6 @@ def run_analysis(name: str, spec: Mapping[str, Any], data: Any, config: Mapping[
     measure = spec["measure"]
     value_columns = ["n", "mean", "sd"] if measure == "MD" else ["n", "events"]
     wide = _wide(rows, value_columns)
-    wide.columns = [c.replace("n_", "n_", 1) for c in wide.columns]
     labels = table.set_index("study_id")["label"]
     wide.insert(0, "label", labels.reindex(wide.index))
     if wide.empty:
