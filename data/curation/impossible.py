@@ -149,7 +149,7 @@ def main() -> None:
     n1 = lambda d: 2 * (stats.norm.isf(0.025) + stats.norm.isf(0.10)) ** 2 * 4 / d**2  # noqa: E731
     items.append(
         (
-            "`sample_size.diff_1`, `sample_size.diff_1_5` (Methods)",
+            "`sample_size.n_small`, `sample_size.n_large` (Methods)",
             "40 or 86 per group, 'respectively'",
             f"with SD 2.0, two-sided alpha .05 and power .90, detecting 1 point needs {n1(1):.1f} -> "
             f"{math.ceil(n1(1))} per group (86 with the t-distribution) and 1.5 points needs {n1(1.5):.1f} -> "
@@ -164,7 +164,7 @@ def main() -> None:
     hours_day = [per_day.get(r["study_id"], float(r["hours_total"])) for r in st]
     items.append(
         (
-            "`dose_summary.hours_median` (Results ¶ Ketamine Infusion Regimens)",
+            "`regimen.hours_median` (Results ¶ Ketamine Infusion Regimens)",
             "5 hours",
             f"Table 1 durations give a median of {statistics.median(hours):g} h (total hours: "
             f"{sorted(hours)}) or {statistics.median(hours_day):g} h (hours per day/session: "
@@ -174,7 +174,7 @@ def main() -> None:
     )
     items.append(
         (
-            "`dose_summary.dose_median`, `dose_summary.dose_range_low` (Results ¶ Ketamine Infusion Regimens)",
+            "`regimen.rate_max_median`, `regimen.rate_max_min` (Results ¶ Ketamine Infusion Regimens)",
             "0.35 mg/kg (0.23-0.6)",
             "Table 1 rates (Amr 0.22, Eichenberger 0.4, Salas 0.5 mg/kg/d, Schwartzman 0.35, Sigtermans "
             "0.43 max / 0.32 mean, Noppers 0.5, Mitchell 0.6) give a median of 0.40-0.43 (Salas excluded: "
