@@ -156,26 +156,13 @@ def main() -> None:
         primary = results["primary"]
         forest.leave_one_out_plot(primary["leave_one_out"], primary["pooled"], res / "figures" / "leave_one_out")
     with timed("figures:risk_of_bias"):
-        studies = pd.read_csv(data_dir / "studies.csv")
-        robt = pd.read_csv(data_dir / "risk_of_bias.csv")
-        labels = dict(zip(studies["study_id"], studies["label"], strict=True))
         domains = dict(config["risk_of_bias"]["domains"])
-        rows = [
-            {"study_label": labels[r.study_id], "domain": r.domain, "judgement": r.judgement}
-            for r in robt.itertuples()
-            if r.domain in domains
-        ]
-        for study_id, group in robt.groupby("study_id", sort=False):
-            judgements = dict(zip(group["domain"], group["judgement"], strict=True))
-            rows.append(
-                {
-                    "study_label": labels[study_id],
-                    "domain": "overall",
-                    "judgement": describe.derive_overall(judgements, list(config["risk_of_bias"]["key_domains"])),
-                }
-            )
-        order = {sid: i for i, sid in enumerate(studies["label"])}
-        rows.sort(key=lambda r: order[r["study_label"]])
+        rows = describe.risk_of_bias_rows(
+            pd.read_csv(data_dir / "studies.csv"),
+            pd.read_csv(data_dir / "risk_of_bias.csv"),
+            domains,
+            list(config["risk_of_bias"]["key_domains"]),
+        )
         rob.risk_of_bias_grid(
             rows,
             res / "figures" / "risk_of_bias",

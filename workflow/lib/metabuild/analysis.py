@@ -131,23 +131,35 @@ def _study_effects(wide: pd.DataFrame, measure: str) -> effects.EffectSizes:
     raise ValueError(f"unknown measure {measure!r}")
 
 
-def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[dict, list[dict]]:
-    """Pool one set of studies; returns (pooled dict, per-study dicts)."""
+def _fit(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> dict:
+    """The DerSimonian-Laird fit of one set of studies as a dict; ratio measures are given on
+    the ratio scale (``estimate``, ``ci_lower``, ``ci_upper``) with the log-scale values
+    beside them (``log_*``)."""
     # imported here: scipy is slow to import, and the Snakefile imports this module to plan jobs
     from metabuild.stats import pooling
 
+    if measure != "RR":
+        es = _study_effects(wide, measure)
+        return pooling.dersimonian_laird(es.yi, es.vi).to_dict()
+    result = pooling.rr_random_effects(
+        wide["events_ketamine"],
+        wide["n_ketamine"],
+        wide["events_control"],
+        wide["n_control"],
+        heterogeneity=spec.get("rr_heterogeneity", "mh"),
+    ).to_dict()
+    for key in ("estimate", "ci_lower", "ci_upper"):
+        result[f"log_{key}"] = result[key]
+        result[key] = math.exp(result[key])
+    result["log_se"] = result.pop("se")
+    return result
+
+
+def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[dict, list[dict]]:
+    """Pool one set of studies; returns (pooled dict, per-study dicts)."""
     es = _study_effects(wide, measure)
     kept = wide[es.kept]
-    if measure == "RR":
-        result = pooling.rr_random_effects(
-            wide["events_ketamine"],
-            wide["n_ketamine"],
-            wide["events_control"],
-            wide["n_control"],
-            heterogeneity=spec.get("rr_heterogeneity", "mh"),
-        ).to_dict()
-    else:
-        result = pooling.dersimonian_laird(es.yi, es.vi).to_dict()
+    result = _fit(wide, measure, spec)
     studies = []
     weights = dict(zip(kept.index, result["weights"], strict=True))
     z = 1.959963984540054
@@ -173,12 +185,6 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
                 note="no events in either arm: not estimable, dropped",
             )
         studies.append(entry)
-    if measure == "RR":
-        result = dict(result)
-        for key in ("estimate", "ci_lower", "ci_upper"):
-            result[f"log_{key}"] = result[key]
-            result[key] = math.exp(result[key])
-        result["log_se"] = result.pop("se")
     result.pop("weights")
     # trials whose own CI lies wholly on the side favouring ketamine (lower pain, higher response
     # for responders is "favouring" too, so count by the side away from the null of the measure)
@@ -332,30 +338,12 @@ def _plain_dict(obj: Any) -> dict:
 
 
 def _leave_one_out(wide, measure, spec) -> list[dict]:
-    """The pooled result without each study in turn (on arrays: k poolings of k-1 studies,
+    """The pooled result without each study in turn (k poolings of k-1 studies on arrays,
     not k rebuilds of the per-study table)."""
-    from metabuild.stats import pooling
-
     rows = []
     for position, study_id in enumerate(wide.index):
-        rest = wide.iloc[[i for i in range(len(wide)) if i != position]]
-        if measure == "RR":
-            fit = pooling.rr_random_effects(
-                rest["events_ketamine"],
-                rest["n_ketamine"],
-                rest["events_control"],
-                rest["n_control"],
-                heterogeneity=spec.get("rr_heterogeneity", "mh"),
-            )
-        else:
-            es = _study_effects(rest, measure)
-            fit = pooling.dersimonian_laird(es.yi, es.vi)
-        pooled = fit.to_dict()
+        pooled = _fit(wide.iloc[[i for i in range(len(wide)) if i != position]], measure, spec)
         pooled.pop("weights")
-        if measure == "RR":
-            for key in ("estimate", "ci_lower", "ci_upper"):
-                pooled[f"log_{key}"] = pooled[key]
-                pooled[key] = math.exp(pooled[key])
         rows.append({"omitted": study_id, "omitted_label": wide.loc[study_id, "label"], **pooled})
     return rows
 

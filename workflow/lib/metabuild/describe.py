@@ -133,6 +133,26 @@ def derive_overall(judgements: Mapping[str, str], key_domains: list[str]) -> str
     return "low"
 
 
+def risk_of_bias_rows(
+    studies: pd.DataFrame, rob: pd.DataFrame, domains: Mapping[str, str], key_domains: list[str]
+) -> list[dict[str, str]]:
+    """Rows of the risk-of-bias grid (Figure 2): each study's judgement per domain, plus the
+    overall judgement derived from the key domains, in the study table's order."""
+    labels = dict(zip(studies["study_id"], studies["label"], strict=True))
+    rows = [
+        {"study_label": labels[r.study_id], "domain": r.domain, "judgement": r.judgement}
+        for r in rob.itertuples()
+        if r.domain in domains
+    ]
+    for study_id, group in rob.groupby("study_id", sort=False):
+        judgements = dict(zip(group["domain"], group["judgement"], strict=True))
+        rows.append(
+            {"study_label": labels[study_id], "domain": "overall", "judgement": derive_overall(judgements, key_domains)}
+        )
+    order = {label: i for i, label in enumerate(studies["label"])}
+    return sorted(rows, key=lambda r: order[r["study_label"]])
+
+
 def risk_of_bias(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     rob = data.risk_of_bias
     derived = {}
