@@ -6,14 +6,13 @@ rule validate_data:
     input:
         ws.data_files(DATA_DIR),
         schemas=ws.schema_files(DATA_DIR),
+        script=job_script("validate_data"),
     output:
         f"{RESULTS}/validation/report.json",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/validate_data.log",
-    script:
-        "../scripts/validate_data.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule run_analysis:
@@ -25,17 +24,16 @@ rule run_analysis:
         outcomes=lambda w: ancient(data_file(ws.outcome_file(ANALYSES[w.analysis]))),
         code=library("analysis", "stats/effects", "stats/pooling", "stats/metareg", "stats/bias",
                      "stats/proportions", "stats/dose", "data"),
+        script=job_script("run_analysis"),
     output:
         f"{RESULTS}/analyses/{{analysis}}.json",
     params:
         spec=lambda w: ANALYSES[w.analysis],
         digest=lambda w: DIGESTS[w.analysis],
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/analyses/{{analysis}}.log",
-    script:
-        "../scripts/run_analysis.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule describe:
@@ -43,6 +41,7 @@ rule describe:
     input:
         data=lambda w: [ancient(data_file(f)) for f in ws.DESCRIPTIVE_INPUTS[w.topic]],
         code=library("describe", "stats/dose", "stats/power", "data"),
+        script=job_script("describe"),
     output:
         f"{RESULTS}/descriptive/{{topic}}.json",
     params:
@@ -50,9 +49,7 @@ rule describe:
         digest=lambda w: ws.cells_digest(DATA, ws.DESCRIPTIVE_INPUTS[w.topic]),
     wildcard_constraints:
         topic="|".join(ws.DESCRIPTIVE_INPUTS),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/descriptive/{{topic}}.log",
-    script:
-        "../scripts/describe.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)

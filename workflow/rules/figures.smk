@@ -13,17 +13,16 @@ rule forest_plot:
     input:
         result=lambda w: f"{RESULTS}/analyses/{FIGURE_STEMS[w.stem]}.json",
         code=library("figures/forest", "figures/common"),
+        script=job_script("forest_plot"),
     output:
         svg=f"{RESULTS}/figures/{{stem}}.svg",
         png=f"{RESULTS}/figures/{{stem}}.png",
     wildcard_constraints:
         stem="|".join(FIGURE_STEMS),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/figures/{{stem}}.log",
-    script:
-        "../scripts/forest_plot.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule leave_one_out_plot:
@@ -31,15 +30,14 @@ rule leave_one_out_plot:
     input:
         result=f"{RESULTS}/analyses/primary.json",
         code=library("figures/forest", "figures/common"),
+        script=job_script("leave_one_out_plot"),
     output:
         svg=f"{RESULTS}/figures/leave_one_out.svg",
         png=f"{RESULTS}/figures/leave_one_out.png",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/figures/leave_one_out.log",
-    script:
-        "../scripts/leave_one_out_plot.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule risk_of_bias_plot:
@@ -48,6 +46,7 @@ rule risk_of_bias_plot:
         studies=ancient(data_file("studies.csv")),
         risk_of_bias=ancient(data_file("risk_of_bias.csv")),
         code=library("figures/rob", "figures/common", "describe"),
+        script=job_script("risk_of_bias_plot"),
     output:
         svg=f"{RESULTS}/figures/risk_of_bias.svg",
         png=f"{RESULTS}/figures/risk_of_bias.png",
@@ -55,12 +54,10 @@ rule risk_of_bias_plot:
         domains=config["risk_of_bias"]["domains"],
         key_domains=config["risk_of_bias"]["key_domains"],
         digest=ws.cells_digest(DATA, ws.JOB_INPUTS["risk_of_bias_plot"]),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/figures/risk_of_bias.log",
-    script:
-        "../scripts/risk_of_bias_plot.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule flow_diagram:
@@ -68,12 +65,11 @@ rule flow_diagram:
     input:
         flow=f"{RESULTS}/descriptive/flow.json",
         code=library("figures/flow", "figures/common"),
+        script=job_script("flow_diagram"),
     output:
         svg=f"{RESULTS}/figures/flow.svg",
         png=f"{RESULTS}/figures/flow.png",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/figures/flow.log",
-    script:
-        "../scripts/flow_diagram.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)

@@ -17,14 +17,13 @@ rule render_document:
         report=f"{RESULTS}/reports/reproduction_appendix.md",
         support=ws.manuscript_support_files(),
         code=library("render"),
+        script=job_script("render_document"),
     output:
         expand(f"{RESULTS}/manuscript/{{{{document}}}}.{{fmt}}", fmt=config["manuscript"]["formats"]),
     params:
         formats=config["manuscript"]["formats"],
         engine=config["manuscript"]["engine"],
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/manuscript/{{document}}.log",
-    script:
-        "../scripts/render_document.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)

@@ -14,15 +14,14 @@ rule number_registry:
         sources=NUMBER_SOURCES,
         published=data_file("published_values.csv"),
         code=library("registry", "formatting", "provenance"),
+        script=job_script("number_registry"),
     output:
         numbers=f"{RESULTS}/numbers.json",
         prov=f"{RESULTS}/numbers.prov.json",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/number_registry.log",
-    script:
-        "../scripts/number_registry.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule sensitivity_plausible:
@@ -32,16 +31,15 @@ rule sensitivity_plausible:
         data=ancient(data_file("pain_scores.csv")),
         studies=ancient(data_file("studies.csv")),
         code=library("analysis", "stats/pooling", "stats/metareg"),
+        script=job_script("sensitivity_plausible"),
     output:
         f"{RESULTS}/reports/sensitivity_plausible.json",
     params:
         digest=lambda w: "|".join(DIGESTS[n] for n, s in ANALYSES.items() if s["outcome"] == "pain"),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/sensitivity_plausible.log",
-    script:
-        "../scripts/sensitivity_plausible.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule reproduction_report:
@@ -52,6 +50,7 @@ rule reproduction_report:
         grade=data_file("grade.csv"),
         sensitivity=[f"{RESULTS}/reports/sensitivity_plausible.json"] if config.get("sensitivity") else [],
         code=library("report", "stats/consistency", "stats/power", "formatting", "tables"),
+        script=job_script("reproduction_report"),
     output:
         md=f"{RESULTS}/reports/reproduction.md",
         html=f"{RESULTS}/reports/reproduction.html",
@@ -59,9 +58,7 @@ rule reproduction_report:
         appendix=f"{RESULTS}/reports/reproduction_appendix.md",
     params:
         gate=config["consistency_gate"],
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/reproduction_report.log",
-    script:
-        "../scripts/reproduction_report.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)

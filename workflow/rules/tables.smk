@@ -9,18 +9,17 @@ rule table1:
         studies=ancient(data_file("studies.csv")),
         pain_scores=ancient(data_file("pain_scores.csv")),
         code=library("tables", "stats/dose"),
+        script=job_script("table1"),
     output:
         md=f"{RESULTS}/tables/table1.md",
         csv=f"{RESULTS}/tables/table1.csv",
     params:
         protocol=config["protocol"],
         digest=ws.cells_digest(DATA, ws.JOB_INPUTS["table1"]),
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/tables/table1.log",
-    script:
-        "../scripts/table1.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule table2_grade:
@@ -29,18 +28,17 @@ rule table2_grade:
         grade=data_file("grade.csv"),
         results=[f"{RESULTS}/analyses/{o['analysis']}.json" for o in config["grade"].values()],
         code=library("tables"),
+        script=job_script("table2_grade"),
     output:
         md=f"{RESULTS}/tables/table2_grade.md",
         csv=f"{RESULTS}/tables/table2_grade.csv",
         numbers=f"{RESULTS}/descriptive/grade.json",
     params:
         outcomes=config["grade"],
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/tables/table2_grade.log",
-    script:
-        "../scripts/table2_grade.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)
 
 
 rule table_s2_adverse_proportions:
@@ -48,12 +46,11 @@ rule table_s2_adverse_proportions:
     input:
         results=[f"{RESULTS}/analyses/{n}.json" for n, s in ANALYSES.items() if s.get("proportions")],
         code=library("tables"),
+        script=job_script("table_s2_adverse_proportions"),
     output:
         md=f"{RESULTS}/tables/table_s2_adverse_proportions.md",
         csv=f"{RESULTS}/tables/table_s2_adverse_proportions.csv",
-    conda:
-        CONDA_ENV
     log:
         f"{RESULTS}/logs/tables/table_s2_adverse_proportions.log",
-    script:
-        "../scripts/table_s2_adverse_proportions.py"
+    run:
+        run_job(rule, input, output, params, wildcards, log)

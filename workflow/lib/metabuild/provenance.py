@@ -93,10 +93,10 @@ def job_provenance(
 ) -> dict[str, Any]:
     """Provenance of the running Snakemake job.
 
-    Scripts follow the convention that rule ``r`` runs ``workflow/scripts/r.py`` (Snakemake
-    runs a temporary copy, so ``__file__`` cannot name it).
+    Rule ``r`` runs ``workflow/scripts/r.py``, declared as its input ``script`` (Snakemake's
+    own ``script:`` directive would run a temporary copy, so ``__file__`` cannot name it).
     """
-    script = Path("workflow/scripts") / f"{snakemake.rule}.py"
+    script = Path(getattr(snakemake.input, "script", None) or f"workflow/scripts/{snakemake.rule}.py")
     inputs = sorted({str(p) for p in snakemake.input})
     wildcards = {k: v for k, v in snakemake.wildcards.items()}
     params = {k: v for k, v in snakemake.params.items()} if hasattr(snakemake.params, "items") else {}

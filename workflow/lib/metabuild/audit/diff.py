@@ -347,10 +347,11 @@ def producers(root: Path | None) -> dict[str, dict[str, Any]]:
 
 
 def _code_of(producer: Mapping[str, Any]) -> list[str]:
-    """Code a job depends on: its script (workflow/scripts/<rule>.py) and library inputs."""
+    """Code a job depends on: its script (workflow/scripts/<rule>.py, also an input of the
+    rule) and library inputs, each once."""
     files = [f"workflow/scripts/{producer['rule']}.py"]
     files += [i for i in producer.get("inputs", []) if i.startswith("workflow/") or i == "Snakefile"]
-    return files
+    return list(dict.fromkeys(files))
 
 
 def output_changes(
