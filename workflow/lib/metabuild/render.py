@@ -17,6 +17,7 @@ partial output.  Outputs are deterministic for a fixed ``SOURCE_DATE_EPOCH`` (de
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import re
 import shutil
@@ -307,14 +308,18 @@ def render_document(
         raise RenderError(f"number registry not found: {numbers_file}")
     outdir.mkdir(parents=True, exist_ok=True)
     cfg = project_config(qmd)
-    outputs: dict[str, Path] = {}
-    for fmt in formats:
-        target = outdir / f"{qmd.stem}.{FORMATS[fmt]}"
-        if engine == "pandoc":
-            _PANDOC_WRITERS[fmt](qmd, target, cfg, numbers_file)
-        else:
+    outputs = {fmt: outdir / f"{qmd.stem}.{FORMATS[fmt]}" for fmt in formats}
+    if engine == "quarto":
+        # one at a time: Quarto writes intermediate files beside the .qmd
+        for fmt, target in outputs.items():
             _quarto_render(qmd, fmt, target, numbers_file)
-        outputs[fmt] = target
+        return outputs
+    # The pandoc runs of the formats are independent processes (each writes through its own
+    # temporary file), so they run side by side.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(outputs) or 1) as pool:
+        futures = [pool.submit(_PANDOC_WRITERS[fmt], qmd, target, cfg, numbers_file) for fmt, target in outputs.items()]
+    for future in futures:
+        future.result()  # the first failure, in the order of `formats`
     return outputs
 
 
