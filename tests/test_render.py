@@ -158,6 +158,50 @@ def test_missing_key_names_the_key(project):
     assert not [p for p in (project / "out").iterdir()], "temporary files left behind"
 
 
+# Bad manuscript and bibliography input: (file it breaks, old text, new text, words the error
+# must contain). Each fails the render with a message naming the document or file and the
+# line or key, and writes no output file.
+BAD_MANUSCRIPT = {
+    "citation_not_in_bibliography": (
+        "paper.qmd",
+        "[@alpha2009; @beta2010]",
+        "[@alpha2009; @gamma2011]",
+        ["gamma2011", "paper.qmd line(s) 10", "not in the bibliography", "refs.bib"],
+    ),
+    "reference_to_missing_figure": ("paper.qmd", "see @fig-forest", "see @fig-forrest", ["@fig-forrest"]),
+    "unterminated_bibtex_entry": ("refs.bib", "pages={3--4}}", "pages={3--4}", ["refs.bib", "line"]),
+    "missing_included_table": (
+        "paper.qmd",
+        'file="../results/tables/chars.md"',
+        'file="../results/tables/charz.md"',
+        ["charz.md"],
+    ),
+    "missing_figure_file": ("paper.qmd", "figures/forest.svg", "figures/forrest.svg", ["forrest"]),
+    "unclosed_front_matter": (
+        "paper.qmd",
+        "title: Mini manuscript",
+        "title: [Mini manuscript",
+        ["paper.qmd line", "front matter"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MANUSCRIPT))
+@pytest.mark.parametrize("fmt", ["html", "docx", "pdf"])
+def test_bad_manuscript_input_names_the_problem(project, case, fmt):
+    name, old, new, words = BAD_MANUSCRIPT[case]
+    path = project / "doc" / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(RenderError) as err:
+        _render(project, formats=(fmt,))
+    for word in words:
+        assert word in str(err.value), f"{word!r} not in: {err.value}"
+    out = project / "out"
+    assert not out.exists() or not list(out.iterdir()), "a failed render left output behind"
+
+
 def test_crossrefs_resolved(project):
     out = _render(project)
     page = out["html"].read_text(encoding="utf-8")

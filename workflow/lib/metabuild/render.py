@@ -52,7 +52,13 @@ def _front_matter(qmd: Path) -> dict[str, Any]:
     m = re.match(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*\r?\n", text, re.S)
     if not m:
         return {}
-    data = yaml.safe_load(m.group(1)) or {}
+    try:
+        data = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        # +1: the mark counts from 0 within the front matter, which starts on line 2
+        where = f" line {mark.line + 2}" if mark is not None else ""
+        raise RenderError(f"{qmd.name}{where}: the YAML front matter does not parse: {exc}") from None
     if not isinstance(data, dict):
         raise RenderError(f"{qmd}: YAML front matter is not a mapping")
     return data
@@ -157,7 +163,9 @@ def _pandoc(
     def here(path: Path | str) -> str:
         return os.path.relpath(Path(path).resolve(), qmd.parent.resolve())
 
-    cmd = [_pandoc_path(), str(qmd.name), "--from", "markdown", "--to", to, "--standalone"]
+    # --fail-if-warnings: a citation key missing from the bibliography is only a warning to
+    # pandoc (it prints the key with a "?"); here it fails the render like any other error.
+    cmd = [_pandoc_path(), str(qmd.name), "--from", "markdown", "--to", to, "--standalone", "--fail-if-warnings"]
     if numbers_file is not None:
         cmd += ["--metadata", f"numbers-file={here(numbers_file)}"]
     for f in cfg["filters"]:
@@ -172,11 +180,33 @@ def _pandoc(
         cmd += ["--output", str(output)]
     proc = subprocess.run(cmd, cwd=qmd.parent, capture_output=True, env=_env())
     if proc.returncode != 0:
+        stderr = proc.stderr.decode("utf-8", "replace").strip()
         raise RenderError(
-            f"pandoc failed to render {qmd} to {to} (exit {proc.returncode}):\n"
-            + proc.stderr.decode("utf-8", "replace").strip()
+            f"pandoc failed to render {qmd} to {to} (exit {proc.returncode}):\n{stderr}" + _cited_at(qmd, stderr)
         )
     return proc.stdout
+
+
+def _cited_at(qmd: Path, stderr: str) -> str:
+    """Where the document cites each key that pandoc reports as missing (pandoc names the
+    key, not the line)."""
+    lines = qmd.read_text(encoding="utf-8").splitlines()
+    notes = []
+    for key in dict.fromkeys(re.findall(r"citation (\S+) not found", stderr)):
+        cite = re.compile(r"@" + re.escape(key) + r"(?![\w:.#$%&+?<>~/-])")
+        where = [str(i) for i, line in enumerate(lines, start=1) if cite.search(line)]
+        notes.append(
+            f"\n{qmd.name} line(s) {', '.join(where) or '?'}: citation @{key} is not in the bibliography "
+            f"({', '.join(Path(b).name for b in _bibliographies(qmd))})"
+        )
+    return "".join(notes)
+
+
+def _bibliographies(qmd: Path) -> list[str]:
+    try:
+        return [str(b) for b in project_config(qmd)["bibliography"]]
+    except Exception:  # the message is best effort: never hide pandoc's own error
+        return []
 
 
 def _pandoc_html(qmd: Path, target: Path, cfg, numbers_file) -> None:
