@@ -385,3 +385,33 @@ def test_save_figure_is_atomic_and_readable(tmp_path):
     assert [p.name for p in paths] == ["fig.svg", "fig.png"]
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["fig.png", "fig.svg"]  # no temp files
     assert all(p.stat().st_mode & 0o044 for p in paths)
+
+
+def test_forest_of_many_studies_is_compact(tmp_path):
+    from matplotlib.collections import LineCollection
+
+    # at the limit: the full table; one study more: the compact plot
+    assert count_prefix(svg_ids(forest_plot(PRIMARY, tmp_path / "table", max_table_studies=6)[0]), "study-square-") == 6
+    svg, png = forest_plot(PRIMARY, tmp_path / "compact", max_table_studies=5)
+    ids = svg_ids(svg)
+    assert count_prefix(ids, "study-square-") == 0 and "study-cis" in ids and "diamond-overall" in ids
+    fig = build_forest(PRIMARY, max_table_studies=5)
+    (lines,) = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+    segments = lines.get_segments()
+    assert len(segments) == len(STUDIES)
+    for seg, study in zip(segments, STUDIES, strict=True):  # each line spans its study's CI
+        assert seg[0][0] == pytest.approx(study["ci_lower"]) and seg[1][0] == pytest.approx(study["ci_upper"])
+    words = " ".join(t.get_text() for t in fig.texts)
+    assert "Overall  −1.83 (−2.35, −1.31)" in words
+    assert "6 studies drawn" in words and "above 5 studies" in words
+    assert "\x1f" not in words
+    assert Image.open(png).size[0] == round(7.0 * PNG_DPI)
+
+
+def test_compact_forest_keeps_subgroup_diamonds():
+    fig = build_forest(SUBGROUPS, max_table_studies=2)
+    labels = [t.get_text() for t in fig.texts]
+    assert "High dose (≥400 mg)" in labels and "Low dose (<400 mg)" in labels
+    assert sum(t.startswith("Subtotal") for t in labels) == 2 and any(t.startswith("Overall") for t in labels)
+    gids = [p.get_gid() for p in fig.axes[0].patches]
+    assert gids.count("diamond-subtotal") == 2 and gids.count("diamond-overall") == 1

@@ -17,6 +17,8 @@ rule forest_plot:
     output:
         svg=f"{RESULTS}/figures/{{stem}}.svg",
         png=f"{RESULTS}/figures/{{stem}}.png",
+    params:
+        max_table_studies=config["figures"]["forest_max_table_studies"],
     wildcard_constraints:
         stem="|".join(FIGURE_STEMS),
     log:

@@ -71,6 +71,8 @@ FIG_WIDTH = 7.0  # target figure width, inches
 MIN_PLOT_W = 1.8  # the plot panel is never narrower than this, inches
 MAX_SQUARE_PT = 9.0  # side of the largest study square, points
 MIN_SQUARE_PT = 3.0
+#: Above this many studies a forest plot drops its per-study table (see :func:`build_forest`).
+MAX_TABLE_STUDIES = 150
 
 
 # --------------------------------------------------------------------------- layout model
@@ -644,6 +646,7 @@ def build_forest(
     xlabel: str | None = None,
     favours: tuple[str, str] | None = ("Favours ketamine", "Favours control"),
     xlim: tuple[float, float] | None = None,
+    max_table_studies: int = MAX_TABLE_STUDIES,
 ) -> Figure:
     """The forest plot of ``result`` as a :class:`~matplotlib.figure.Figure` (see :func:`forest_plot`)."""
     if not isinstance(result, dict):
@@ -659,6 +662,10 @@ def build_forest(
         raise ValueError(f"forest_plot: analysis {name!r} has no studies to plot (empty 'studies')")
     if not isinstance(result.get("pooled"), dict):
         raise ValueError(f"forest_plot: analysis {name!r} has no 'pooled' result")
+
+    n_studies = sum(len(sg.get("studies") or []) for sg in subgroups) if subgroups else len(result["studies"])
+    if n_studies > max_table_studies:
+        return _build_compact_forest(result, title=title, xlabel=xlabel, favours=favours, limit=max_table_studies)
 
     rows: list[Row] = []
     counter = 0
@@ -734,6 +741,7 @@ def forest_plot(
     xlabel: str | None = None,
     favours: tuple[str, str] | None = ("Favours ketamine", "Favours control"),
     xlim: tuple[float, float] | None = None,
+    max_table_studies: int = MAX_TABLE_STUDIES,
 ) -> list[Path]:
     """Draw the forest plot of an analysis result; write ``stem.svg`` and ``stem.png``.
 
@@ -743,9 +751,134 @@ def forest_plot(
     when given (captions belong to the manuscript). ``favours`` labels the sides of the null
     line (left, right); ``None`` omits them. ``xlim`` overrides the automatic axis range.
     Raises :class:`ValueError` for a result without studies or pooled estimate.
+
+    With more than ``max_table_studies`` studies the plot is compact: one thin line and dot
+    per study (no table of per-study numbers, which would be hundreds of rows long and take
+    seconds per hundred rows to draw), the pooled diamonds and the same statistics under
+    them, and a note that says so. The study-level numbers stay in the analysis JSON.
     """
-    fig = build_forest(result, title=title, xlabel=xlabel, favours=favours, xlim=xlim)
+    fig = build_forest(
+        result, title=title, xlabel=xlabel, favours=favours, xlim=xlim, max_table_studies=max_table_studies
+    )
     return save_figure(fig, stem)
+
+
+def _build_compact_forest(
+    result: dict, *, title: str | None, xlabel: str | None, favours: tuple[str, str] | None, limit: int
+) -> Figure:
+    """Forest plot of many studies: per-study CIs as one line collection, no table."""
+    from matplotlib.collections import LineCollection
+
+    measure = str(result.get("measure", "MD")).upper()
+    log = measure in RATIO_MEASURES
+    subgroups = [sg for sg in (result.get("subgroups") or []) if sg.get("studies")]
+    if subgroups:
+        blocks = [
+            (str(sg.get("label") or sg.get("level") or f"Subgroup {j + 1}"), sg["studies"], sg.get("pooled"))
+            for j, sg in enumerate(subgroups)
+        ]
+    else:
+        blocks = [(None, result["studies"], None)]
+
+    # Vertical layout in inches from the top of the plot body: (what, y centre, height).
+    study_step = 0.012  # inches per study line
+    labels: list[tuple[str, float]] = []
+    diamonds: list[tuple[str, dict, float, float]] = []  # (name, pooled, y centre, height)
+    segments, dots = [], []
+    y = 0.0
+    for label, studies, pooled in blocks:
+        if label is not None:
+            labels.append((label, y + 0.1))
+            y += 0.2
+        for i, st in enumerate(studies):
+            est, lo, hi = _num(st, "estimate"), _num(st, "ci_lower"), _num(st, "ci_upper")
+            if None not in (est, lo, hi):
+                yy = y + (i + 0.5) * study_step
+                segments.append([(lo, yy), (hi, yy)])
+                dots.append((est, yy))
+        y += len(studies) * study_step + 0.05
+        if isinstance(pooled, dict):
+            diamonds.append(("Subtotal", pooled, y + 0.11, 0.22))
+            y += 0.27
+    diamonds.append(("Overall", result["pooled"], y + 0.12, 0.24))
+    body_h = y + 0.24
+
+    het, eff = _stat_text(result["pooled"], log=log)
+    notes = [t.replace("\x1f", ", ") for t in (het, eff) if t]
+    method = result.get("method")
+    if method:
+        notes.append(f"Pooling: {METHOD_LABELS.get(str(method).upper(), str(method))}")
+    notes.append(
+        f"{len(dots)} studies drawn, each a line (95% CI) with a dot: above {limit} studies the plot has no "
+        "per-study table; the analysis JSON holds every study's numbers."
+    )
+    top = 0.35 if title else 0.15
+    axis_h, notes_h = 0.6, 0.17 * len(notes) + 0.1
+    fig_h = top + body_h + axis_h + notes_h
+    fig = new_figure(FIG_WIDTH, fig_h)
+    left_w, right_pad = 2.3, 0.3
+
+    def fig_y(inches_from_top: float) -> float:
+        return 1 - inches_from_top / fig_h
+
+    ax = fig.add_axes(
+        (left_w / FIG_WIDTH, (axis_h + notes_h) / fig_h, (FIG_WIDTH - left_w - right_pad) / FIG_WIDTH, body_h / fig_h)
+    )
+    ax.set_ylim(body_h, 0)
+    if log:
+        ax.set_xscale("log")
+    ax.add_collection(LineCollection(segments, colors=SQUARE_COLOUR, linewidths=0.35, gid="study-cis"))
+    if dots:
+        xs, ys = zip(*dots, strict=True)
+        ax.plot(xs, ys, linestyle="none", marker="o", markersize=0.9, color=SQUARE_COLOUR, gid="study-dots")
+    ends = [x for seg in segments for x, _ in seg]
+    for name, pooled, yc, height in diamonds:
+        est, lo, hi = _num(pooled, "estimate"), _num(pooled, "ci_lower"), _num(pooled, "ci_upper")
+        ax.add_patch(
+            Polygon(
+                [(lo, yc), (est, yc - height * 0.4), (hi, yc), (est, yc + height * 0.4)],
+                closed=True,
+                facecolor=SUBTOTAL_FILL if name == "Subtotal" else OVERALL_FILL,
+                edgecolor="none",
+                gid=f"diamond-{name.lower()}",
+            )
+        )
+        fig.text(
+            MARGIN / FIG_WIDTH,
+            fig_y(top + yc),
+            f"{name}  {fmt_ci(est, lo, hi)}",
+            fontsize=FS,
+            weight="bold",
+            va="center",
+        )
+        ends += [lo, hi]
+    for label, yc in labels:
+        fig.text(MARGIN / FIG_WIDTH, fig_y(top + yc), label, fontsize=FS, weight="bold", va="center")
+    null = 1.0 if log else 0.0
+    ax.axvline(null, color="black", linewidth=0.6, gid="null-line")
+    ax.axvline(_num(result["pooled"], "estimate"), color="black", linewidth=0.5, linestyle=(0, (3, 2)))
+    lo_x, hi_x = min([*ends, null]), max([*ends, null])
+    if log:
+        ax.set_xlim(lo_x / 1.1, hi_x * 1.1)
+    else:
+        pad = 0.04 * ((hi_x - lo_x) or 1.0)
+        ax.set_xlim(lo_x - pad, hi_x + pad)
+    ax.yaxis.set_major_locator(NullLocator())
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel(xlabel or MEASURE_NAMES.get(measure, measure) + (" (log scale)" if log else ""), fontsize=FS)
+    ax.tick_params(axis="x", labelsize=FS - 0.5)
+    if favours:
+        y_fav = fig_y(top + body_h + axis_h - 0.08)
+        fig.text(left_w / FIG_WIDTH, y_fav, f"\u2190 {favours[0]}", fontsize=SMALL, va="center")
+        fig.text(
+            (FIG_WIDTH - right_pad) / FIG_WIDTH, y_fav, f"{favours[1]} \u2192", fontsize=SMALL, ha="right", va="center"
+        )
+    if title:
+        fig.text(MARGIN / FIG_WIDTH, fig_y(0.18), title, fontsize=FS + 1, weight="bold", va="center")
+    for j, note in enumerate(notes):
+        fig.text(MARGIN / FIG_WIDTH, fig_y(top + body_h + axis_h + 0.17 * (j + 0.8)), note, fontsize=SMALL, va="center")
+    return fig
 
 
 # --------------------------------------------------------------------------- leave-one-out
