@@ -208,14 +208,41 @@ def main() -> None:
         registry = build_registry(sources, data_dir / "published_values.csv")
         write_json(res / "numbers.json", registry)
         write_json(res / "numbers.prov.json", registry_to_prov(registry))
+    sensitivity = None
+    if config.get("sensitivity"):
+        with timed("sensitivity"):
+            # the workflow's own script, run here with the same `snakemake` object a job gets
+            import runpy
+
+            from metabuild.workers import Items, JobContext
+
+            target = res / "reports" / "sensitivity_plausible.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            plausible = config["sensitivity"]["pain_scores"]
+            runpy.run_path(
+                "workflow/scripts/sensitivity_plausible.py",
+                init_globals={
+                    "snakemake": JobContext(
+                        rule="sensitivity_plausible",
+                        input=Items([plausible], {"plausible": plausible}),
+                        output=Items([str(target)]),
+                        params=Items(),
+                        wildcards=Items(),
+                        log=Items(),
+                        config=config,
+                    )
+                },
+            )
+            sensitivity = read_json(target)
     with timed("report"):
         from metabuild.report import reproduction_report
 
         published = pd.read_csv(data_dir / "published_values.csv", dtype=str, keep_default_na=False)
-        report = reproduction_report(registry, published)
+        report = reproduction_report(registry, published, str(data_dir), sensitivity=sensitivity)
         write_json(res / "reports" / "reproduction.json", report.data)
         write_text(res / "reports" / "reproduction.md", report.markdown)
         write_text(res / "reports" / "reproduction.html", report.html)
+        write_text(res / "reports" / "reproduction_appendix.md", report.appendix)
 
     # ---------------------------------------------------------------- documents
     if not args.no_render:
