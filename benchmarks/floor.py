@@ -34,7 +34,7 @@ def timed(name: str):
     try:
         yield
     except Exception as error:  # noqa: BLE001 - a broken stage is reported, the rest still measured
-        ERRORS[name] = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        ERRORS[name] = f"{type(error).__name__}: {error}"[:2000]
         if "--verbose" in sys.argv:
             traceback.print_exc()
     finally:
