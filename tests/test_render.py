@@ -292,3 +292,30 @@ def test_no_typed_numbers_in_manuscript(name):
 def test_digit_check_catches_a_typed_number():
     assert typed_numbers("---\ntitle: x 2019\n---\nPain fell by 1.83 points [@a2009].\n") == ["1.83"]
     assert typed_numbers("Pain fell by [primary.estimate]{.num} points (@fig-flow; *I*^2^).\n") == []
+
+
+def test_pandoc_lookup_is_safe_from_threads():
+    # the formats of a document render side by side: each thread must get the same pandoc,
+    # also when they all ask before pypandoc has finished its first search
+    import threading
+
+    import pypandoc
+
+    from metabuild import render
+
+    pypandoc.clean_pandocpath_cache()
+    expected = render._pandoc_path()
+    found, start = [], threading.Barrier(8)
+
+    def ask():
+        start.wait()
+        found.append(render._pandoc_path())
+
+    for _ in range(3):
+        pypandoc.clean_pandocpath_cache()
+        threads = [threading.Thread(target=ask) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert found == [expected] * 24

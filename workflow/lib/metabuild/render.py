@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,18 @@ def _atomic_write(target: Path, data: bytes) -> None:
 
 
 # --------------------------------------------------------------------------- pandoc engine
+# pypandoc's first lookup tries each candidate pandoc in turn and sets its global path to each
+# better one it finds; a second thread calling it meanwhile can be handed a candidate it was
+# about to replace (here: Debian's pandoc 2.17, without the pandoc.json the filters need).
+_PANDOC_LOOKUP = threading.Lock()
+
+
 def _pandoc_path() -> str:
+    with _PANDOC_LOOKUP:
+        return _pandoc_lookup()
+
+
+def _pandoc_lookup() -> str:
     try:
         import pypandoc
     except ImportError as exc:  # pragma: no cover - dependency of the project
