@@ -304,18 +304,31 @@ def test_pandoc_lookup_is_safe_from_threads():
     from metabuild import render
 
     pypandoc.clean_pandocpath_cache()
-    expected = render._pandoc_path()
+    expected = pypandoc.get_pandoc_path()
     found, start = [], threading.Barrier(8)
 
     def ask():
         start.wait()
         found.append(render._pandoc_path())
 
-    for _ in range(3):
-        pypandoc.clean_pandocpath_cache()
-        threads = [threading.Thread(target=ask) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    lookup = render._pandoc_lookup
+    render._pandoc_lookup = pypandoc.get_pandoc_path  # pypandoc's own search, as when unbundled
+    try:
+        for _ in range(3):
+            pypandoc.clean_pandocpath_cache()
+            threads = [threading.Thread(target=ask) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        render._pandoc_lookup = lookup
     assert found == [expected] * 24
+
+
+def test_the_bundled_pandoc_is_used():
+    import pypandoc
+
+    from metabuild import render
+
+    assert Path(render._pandoc_path()).parent == Path(pypandoc.__file__).parent / "files"

@@ -163,6 +163,11 @@ def _pandoc_lookup() -> str:
         import pypandoc
     except ImportError as exc:  # pragma: no cover - dependency of the project
         raise RenderError("pypandoc-binary is not installed (needed for the pandoc engine)") from exc
+    # The pandoc that pypandoc-binary ships, pinned in requirements.txt, so that every machine
+    # renders with the same version; pypandoc itself would take any newer pandoc on PATH.
+    bundled = Path(pypandoc.__file__).parent / "files" / "pandoc"
+    if bundled.is_file() and os.access(bundled, os.X_OK) and not os.environ.get("PYPANDOC_PANDOC"):
+        return str(bundled)
     return pypandoc.get_pandoc_path()
 
 
