@@ -41,7 +41,11 @@ from pathlib import Path
 from typing import Any
 
 #: Modules the forkserver imports once, so that every worker starts with them loaded.
+#: ``snakemake.cli``: each new worker re-runs the parent's main script as ``__mp_main__``
+#: (multiprocessing's spawn preparation); for the ``snakemake`` launcher that script imports
+#: ``snakemake.cli``, 0.5 s per worker unless the forkserver has imported it already.
 PRELOAD = [
+    "snakemake.cli",
     "numpy",
     "pandas",
     "scipy.stats",
