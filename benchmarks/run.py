@@ -1,6 +1,6 @@
 """Build-performance benchmark (project issue 6). Prints figures; never asserts speed.
 
-    /work/venv/bin/python benchmarks/run.py                 # everything (~20-40 min on 2 cores)
+    /work/venv/bin/python benchmarks/run.py                 # everything (~10 min on 2 cores)
     /work/venv/bin/python benchmarks/run.py --skip-scale    # the project's own build only
     /work/venv/bin/python benchmarks/run.py --skip-real --scale 10x10,1000x100
 
