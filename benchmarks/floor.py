@@ -18,7 +18,6 @@ import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 T0 = time.perf_counter()
 ROOT = Path.cwd()
@@ -41,29 +40,22 @@ def timed(name: str):
         TIMES[name] = TIMES.get(name, 0.0) + time.perf_counter() - start
 
 
-class _Named(list):
-    def __init__(self, items=(), **named):
-        super().__init__([*items, *named.values()])
-        self._named = named
+def fake_job(rule, inputs, outputs, params=None, wildcards=None, config=None):
+    """The ``snakemake`` object a workflow job gets (metabuild.workers.JobContext);
+    ``inputs`` is a list, or a dict for named inputs."""
+    from metabuild.workers import Items, JobContext
 
-    def __getattr__(self, key):
-        try:
-            return self.__dict__["_named"][key]
-        except KeyError:
-            raise AttributeError(key) from None
+    def named(mapping):
+        return Items(list((mapping or {}).values()), mapping)
 
-    def items(self):
-        return self._named.items()
-
-
-def fake_job(rule, inputs, outputs, params=None, wildcards=None):
-    """The attributes of Snakemake's ``snakemake`` object that metabuild.provenance reads."""
-    return SimpleNamespace(
+    return JobContext(
         rule=rule,
-        input=_Named(inputs),
-        output=_Named(outputs),
-        params=_Named(**(params or {})),
-        wildcards=_Named(**(wildcards or {})),
+        input=named(inputs) if isinstance(inputs, dict) else Items(inputs),
+        output=Items(outputs),
+        params=named(params),
+        wildcards=named(wildcards),
+        log=Items(),
+        config=config or {},
     )
 
 
@@ -214,25 +206,11 @@ def main() -> None:
             # the workflow's own script, run here with the same `snakemake` object a job gets
             import runpy
 
-            from metabuild.workers import Items, JobContext
-
             target = res / "reports" / "sensitivity_plausible.json"
             target.parent.mkdir(parents=True, exist_ok=True)
-            plausible = config["sensitivity"]["pain_scores"]
-            runpy.run_path(
-                "workflow/scripts/sensitivity_plausible.py",
-                init_globals={
-                    "snakemake": JobContext(
-                        rule="sensitivity_plausible",
-                        input=Items([plausible], {"plausible": plausible}),
-                        output=Items([str(target)]),
-                        params=Items(),
-                        wildcards=Items(),
-                        log=Items(),
-                        config=config,
-                    )
-                },
-            )
+            plausible = {"plausible": config["sensitivity"]["pain_scores"]}
+            job = fake_job("sensitivity_plausible", plausible, [str(target)], config=config)
+            runpy.run_path("workflow/scripts/sensitivity_plausible.py", init_globals={"snakemake": job})
             sensitivity = read_json(target)
     with timed("report"):
         from metabuild.report import reproduction_report

@@ -199,12 +199,13 @@ def _pandoc(
     if proc.returncode != 0:
         stderr = proc.stderr.decode("utf-8", "replace").strip()
         raise RenderError(
-            f"pandoc failed to render {qmd} to {to} (exit {proc.returncode}):\n{stderr}" + _cited_at(qmd, stderr)
+            f"pandoc failed to render {qmd} to {to} (exit {proc.returncode}):\n{stderr}"
+            + _cited_at(qmd, stderr, cfg["bibliography"])
         )
     return proc.stdout
 
 
-def _cited_at(qmd: Path, stderr: str) -> str:
+def _cited_at(qmd: Path, stderr: str, bibliographies: Iterable[str | Path]) -> str:
     """Where the document cites each key that pandoc reports as missing (pandoc names the
     key, not the line)."""
     lines = qmd.read_text(encoding="utf-8").splitlines()
@@ -214,16 +215,18 @@ def _cited_at(qmd: Path, stderr: str) -> str:
         where = [str(i) for i, line in enumerate(lines, start=1) if cite.search(line)]
         notes.append(
             f"\n{qmd.name} line(s) {', '.join(where) or '?'}: citation @{key} is not in the bibliography "
-            f"({', '.join(Path(b).name for b in _bibliographies(qmd))})"
+            f"({', '.join(Path(b).name for b in bibliographies)})"
         )
     return "".join(notes)
 
 
-def _bibliographies(qmd: Path) -> list[str]:
-    try:
-        return [str(b) for b in project_config(qmd)["bibliography"]]
-    except Exception:  # the message is best effort: never hide pandoc's own error
-        return []
+def _pandoc_to_file(qmd: Path, to: str, args: list[str], cfg, numbers_file, target: Path) -> None:
+    """Run pandoc into a temporary folder beside ``target``, then move the file into place
+    (a reader never sees a half-written document)."""
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".render-") as tmp:
+        out = Path(tmp) / target.name
+        _pandoc(qmd, to, args, cfg, numbers_file, out)
+        os.replace(out, target)
 
 
 def _pandoc_html(qmd: Path, target: Path, cfg, numbers_file) -> None:
@@ -231,10 +234,7 @@ def _pandoc_html(qmd: Path, target: Path, cfg, numbers_file) -> None:
     css = cfg["project_dir"] / HTML_CSS
     if css.is_file():
         args += ["--css", str(css)]
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".render-") as tmp:
-        out = Path(tmp) / target.name
-        _pandoc(qmd, "html5", args, cfg, numbers_file, out)
-        os.replace(out, target)
+    _pandoc_to_file(qmd, "html5", args, cfg, numbers_file, target)
 
 
 def _pandoc_docx(qmd: Path, target: Path, cfg, numbers_file) -> None:
@@ -242,10 +242,7 @@ def _pandoc_docx(qmd: Path, target: Path, cfg, numbers_file) -> None:
     ref = cfg["project_dir"] / "docx" / "reference.docx"
     if ref.is_file():
         args += ["--reference-doc", str(ref)]
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".render-") as tmp:
-        out = Path(tmp) / target.name
-        _pandoc(qmd, "docx", args, cfg, numbers_file, out)
-        os.replace(out, target)
+    _pandoc_to_file(qmd, "docx", args, cfg, numbers_file, target)
 
 
 _TYPST_PATH = re.compile(r'(image\()"([^"]+)"')

@@ -36,7 +36,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +99,6 @@ class Items:
     def items(self) -> Iterable[tuple[str, Any]]:
         return self._named.items()
 
-    def keys(self) -> Iterable[str]:
-        return self._named.keys()
-
     # Pickle the two fields directly: __getattr__ would otherwise be asked for __setstate__.
     def __getstate__(self) -> dict[str, Any]:
         return {"positional": self._positional, "named": self._named}
@@ -122,8 +119,6 @@ class JobContext:
     wildcards: Items
     log: Items
     config: dict[str, Any]
-    threads: int = 1
-    scriptdir: str = field(default="")
 
 
 def _plain(value: Any) -> Any:
@@ -214,7 +209,6 @@ def run_script(
         wildcards=Items.from_namedlist(wildcards),
         log=Items.from_namedlist(log),
         config=_plain(dict(config)),
-        scriptdir=str(Path(script).parent),
     )
     try:
         future = _get_pool(workers).submit(_run_in_worker, str(script), context, os.getcwd())

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
@@ -767,8 +768,6 @@ def _build_compact_forest(
     result: dict, *, title: str | None, xlabel: str | None, favours: tuple[str, str] | None, limit: int
 ) -> Figure:
     """Forest plot of many studies: per-study CIs as one line collection, no table."""
-    from matplotlib.collections import LineCollection
-
     measure = str(result.get("measure", "MD")).upper()
     log = measure in RATIO_MEASURES
     subgroups = [sg for sg in (result.get("subgroups") or []) if sg.get("studies")]
