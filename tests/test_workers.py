@@ -101,3 +101,40 @@ def test_every_preloaded_module_imports():
 
     for name in workers.PRELOAD:
         importlib.import_module(name)
+
+
+def test_temporaries_of_a_killed_job_are_removed_before_its_rerun(tmp_path):
+    from metabuild.io import temporary_prefix
+
+    out = tmp_path / "out.txt"
+    stale_file = tmp_path / f"{temporary_prefix(out)}abc123.tmp"
+    stale_dir = tmp_path / f"{temporary_prefix(out)}def456.tmp"
+    other = tmp_path / f"{temporary_prefix(tmp_path / 'other.txt')}abc123.tmp"  # another output's
+    stale_file.write_text("half a figure")
+    stale_dir.mkdir()
+    (stale_dir / "paper.docx").write_text("half a document")
+    other.write_text("not ours")
+    _run(tmp_path, "from pathlib import Path\nPath(snakemake.output[0]).write_text('ok')\n")
+    assert not stale_file.exists() and not stale_dir.exists() and other.exists()
+
+
+def test_the_clean_up_finds_what_the_atomic_writer_leaves(tmp_path, monkeypatch):
+    import os
+
+    from metabuild import io
+
+    out = tmp_path / "figure.svg"
+    left: list[str] = []
+
+    def killed(src, dst):  # as if SIGKILL came between writing and moving into place
+        left.append(src)
+        raise SystemExit
+
+    monkeypatch.setattr(os, "replace", killed)
+    monkeypatch.setattr(io.Path, "unlink", lambda self, missing_ok=False: None)  # no clean-up ran
+    with pytest.raises(SystemExit):
+        io.atomic_write(out, lambda handle: handle.write(b"<svg/>"))
+    monkeypatch.undo()
+    assert [Path(p).exists() for p in left] == [True]
+    assert io.remove_stale_temporaries(out) == [Path(left[0])]
+    assert not Path(left[0]).exists()

@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from .io import atomic_write, temporary_prefix
+
 __all__ = ["RenderError", "render_document", "project_config", "DEFAULT_EPOCH", "FORMATS"]
 
 #: used when SOURCE_DATE_EPOCH is not set (2019-07-01, the paper's issue), so builds repeat
@@ -130,22 +132,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-# --------------------------------------------------------------------------- atomic writes
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- pandoc engine
 # pypandoc's first lookup tries each candidate pandoc in turn and sets its global path to each
 # better one it finds; a second thread calling it meanwhile can be handed a candidate it was
@@ -223,7 +209,7 @@ def _cited_at(qmd: Path, stderr: str, bibliographies: Iterable[str | Path]) -> s
 def _pandoc_to_file(qmd: Path, to: str, args: list[str], cfg, numbers_file, target: Path) -> None:
     """Run pandoc into a temporary folder beside ``target``, then move the file into place
     (a reader never sees a half-written document)."""
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".render-") as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=temporary_prefix(target), suffix=".tmp") as tmp:
         out = Path(tmp) / target.name
         _pandoc(qmd, to, args, cfg, numbers_file, out)
         os.replace(out, target)
@@ -287,7 +273,7 @@ def _pandoc_pdf(qmd: Path, target: Path, cfg, numbers_file) -> None:
         )
     except Exception as exc:  # typst.TypstError and friends
         raise RenderError(f"typst failed to compile the PDF for {qmd} -> {target}:\n{exc}") from exc
-    _atomic_write(target, pdf)
+    atomic_write(target, lambda handle: handle.write(pdf))
 
 
 def typst_source(qmd: Path, numbers_file: Path | None = None) -> str:
@@ -307,7 +293,7 @@ def _quarto_render(qmd: Path, fmt: str, target: Path, numbers_file: Path | None)
     quarto = shutil.which("quarto")
     if quarto is None:
         raise RenderError("Quarto is not installed (engine='quarto')")
-    with tempfile.TemporaryDirectory(prefix=".quarto-", dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent) as tmp:
         cmd = [quarto, "render", qmd.name, "--to", _QUARTO_TO[fmt], "--output-dir", tmp]
         if numbers_file is not None:
             cmd += ["-M", f"numbers-file:{Path(numbers_file).resolve()}"]

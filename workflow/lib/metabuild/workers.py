@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .io import remove_stale_temporaries
+
 #: Modules the forkserver imports once, so that every worker starts with them loaded.
 #: ``snakemake.cli``: each new worker re-runs the parent's main script as ``__mp_main__``
 #: (multiprocessing's spawn preparation); for the ``snakemake`` launcher that script imports
@@ -210,6 +212,10 @@ def run_script(
         log=Items.from_namedlist(log),
         config=_plain(dict(config)),
     )
+    # A job killed mid-write (SIGKILL skips its clean-up) leaves its temporary files beside
+    # its outputs; Snakemake removes the outputs of incomplete jobs, not those.
+    for path in context.output:
+        remove_stale_temporaries(path)
     try:
         future = _get_pool(workers).submit(_run_in_worker, str(script), context, os.getcwd())
         future.result()

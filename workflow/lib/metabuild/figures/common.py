@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +26,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
+
+from ..io import atomic_write
 
 PNG_DPI = 300
 FONT_FAMILY = "DejaVu Sans"
@@ -101,20 +101,6 @@ def new_figure(width_in: float, height_in: float) -> Figure:
     return fig
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """Write ``stem.svg`` and ``stem.png`` (300 dpi) atomically; return both paths.
 
@@ -130,8 +116,8 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     # is capped at MAX_PNG_PIXELS tall: the SVG stays the full-resolution version
     dpi = min(PNG_DPI, MAX_PNG_PIXELS / fig.get_figheight())
     with style():
-        _atomic_write(svg, lambda fh: fig.savefig(fh, format="svg", metadata=SVG_METADATA))
-        _atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))
+        atomic_write(svg, lambda fh: fig.savefig(fh, format="svg", metadata=SVG_METADATA))
+        atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))
     return [svg, png]
 
 
