@@ -34,6 +34,7 @@ DATA_DIR = config["data_dir"]
 RESULTS = config["results_dir"]
 ANALYSES = config["analyses"]
 DATA = ws.load_valid_dataset(DATA_DIR)
+ws.check_study_sets(config, DATA)
 DIGESTS = ws.analysis_digests(ANALYSES, DATA, config)
 LIB = "workflow/lib/metabuild"
 

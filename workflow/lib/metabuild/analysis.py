@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metabuild.registry import study_list
 from metabuild.stats import effects
 
 # Comparison operators a derived attribute may use (config never executes code: these
@@ -406,9 +407,20 @@ def analysis_numbers(result: Mapping[str, Any]) -> dict[str, dict]:
                 k = "ratio" if (measure == "RR" and kind == "estimate") else kind
                 numbers[f"{prefix}.{stat}"] = {"value": pooled[stat], "kind": k}
 
+    def trials(prefix: str, studies: list[Mapping[str, Any]]) -> None:
+        # the trials a pooled estimate rests on (a not-estimable trial, dropped, is not one)
+        pooled = [s for s in studies if s.get("estimate") is not None]
+        numbers[f"{prefix}.studies"] = study_list(
+            [s["study_id"] for s in pooled], {s["study_id"]: s["label"] for s in pooled}
+        )
+
     add(name, result["pooled"])
+    trials(name, result["studies"])
     for sub in result.get("subgroups", []):
         add(f"{name}.{sub['level']}", sub["pooled"])
+        trials(f"{name}.{sub['level']}", sub["studies"])
+    if isinstance(result.get("timepoint"), int):
+        numbers[f"{name}.weeks"] = {"value": result["timepoint"], "kind": "count"}
     if result.get("metareg", {}).get("p") is not None:
         numbers[f"{name}.metareg.p"] = {"value": result["metareg"]["p"], "kind": "p"}
     for test in ("begg", "egger"):
