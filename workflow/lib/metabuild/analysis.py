@@ -305,7 +305,7 @@ def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
     level_of = table.set_index("study_id")[moderator].reindex(wide.index)
     rule = config["derived_attributes"][moderator]
     level_order = list(rule["levels"])
-    labels = config.get("level_labels", {})
+    labels = {level: level_label(level, rule, config) for level in rule["levels"]}
     subgroups = []
     for level in level_order:
         members = wide[level_of == level]
@@ -324,6 +324,15 @@ def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
     else:
         metareg.update(p=None, note="moderator has a single level among studies with data")
     return {"subgroups": subgroups, "metareg": metareg}
+
+
+def level_label(level: str, rule: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """The printed label of a subgroup level (config ``level_labels``), with ``{value}`` replaced
+    by the derived attribute's threshold, so a changed threshold changes the label too."""
+    label = str(config.get("level_labels", {}).get(level, level))
+    value = rule.get("value")
+    shown = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    return label.replace("{value}", shown)
 
 
 def _plain_dict(obj: Any) -> dict:
