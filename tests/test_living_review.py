@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_project
 
 pytestmark = pytest.mark.slow
@@ -145,8 +144,7 @@ def add_fictional_trial(project: Path) -> None:
         _set_cells(data / "study_flow.csv", {"stage": stage}, {"count": str(flow[stage] + 1)})
     bib = project / "manuscript" / "references.bib"
     bib.write_text(
-        bib.read_text(encoding="utf-8")
-        + "\n@article{zeta2021,\n  author = {Zeta, Anna and Eta, Bo},\n"
+        bib.read_text(encoding="utf-8") + "\n@article{zeta2021,\n  author = {Zeta, Anna and Eta, Bo},\n"
         "  title = {A fictional randomized trial of ketamine infusions in painful diabetic neuropathy},\n"
         "  journal = {Journal of Test Fixtures},\n  year = {2021},\n  volume = {1},\n  pages = {1--10}\n}\n",
         encoding="utf-8",

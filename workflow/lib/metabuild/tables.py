@@ -115,9 +115,7 @@ def n_nonoverlapping(studies: Sequence[Mapping[str, Any]]) -> int:
     return sum(any(hi < lo2 or hi2 < lo for lo2, hi2 in cis) for lo, hi in cis)
 
 
-def grade_numbers(
-    result: Mapping[str, Any], overall_risk: Mapping[str, str]
-) -> dict[str, dict[str, Any]]:
+def grade_numbers(result: Mapping[str, Any], overall_risk: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """Numbers GRADE footnotes cite that the analysis itself does not report: trials of the
     analysis at high overall risk of bias, and trials with non-overlapping CIs."""
     name = result["analysis"]
