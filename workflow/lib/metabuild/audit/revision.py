@@ -303,34 +303,53 @@ def annotate(docx_bytes: bytes, dst: Path, report: Mapping[str, Any], cited: set
 # the visual diff (pandoc reads the tracked changes and comments of the DOCX)
 
 _LUA = r"""
-local fmt = FORMAT
+-- pass 1 takes each comment's text from where it starts; pass 2 prints it where it ends, so
+-- the note follows the change it explains
+local notes = {}
 local function raw(s) return pandoc.RawInline('typst', s) end
-function Image(img)
-  local alt = pandoc.utils.stringify(img.caption)
-  return pandoc.Emph({pandoc.Str('[Figure' .. (alt ~= '' and (': ' .. alt) or '') .. ']')})
-end
-function Link(el)
-  -- links inside the document point at bookmarks Typst may not have as labels
-  if fmt == 'typst' and el.target:sub(1, 1) == '#' then return el.content end
-end
-function Span(el)
-  if fmt ~= 'typst' then return nil end
-  local c = el.classes
-  if c:includes('insertion') then
-    return {raw('#text(fill: rgb("#0a6b2e"))[#underline['), el, raw(']]')}
-  elseif c:includes('deletion') then
-    return {raw('#text(fill: rgb("#b00020"))[#strike['), el, raw(']]')}
-  elseif c:includes('comment-start') then
-    return {raw('#text(size: 0.75em, fill: rgb("#5a4a00"))[ \\['), el, raw('\\]]')}
-  end
-end
+local collect = {
+  Span = function(el)
+    if el.classes:includes('comment-start') then
+      notes[el.attributes.id] = el.content
+      return {}
+    end
+  end,
+}
+local mark = {
+  Image = function(img)
+    local alt = pandoc.utils.stringify(img.caption)
+    return pandoc.Emph({pandoc.Str('[Figure' .. (alt ~= '' and (': ' .. alt) or '') .. ']')})
+  end,
+  Link = function(el)
+    -- links inside the document point at bookmarks Typst may not have as labels
+    if FORMAT == 'typst' and el.target:sub(1, 1) == '#' then return el.content end
+  end,
+  Span = function(el)
+    local c = el.classes
+    if c:includes('comment-end') then
+      local note = notes[el.attributes.id]
+      if note == nil then return {} end
+      if FORMAT == 'typst' then
+        return {raw('#text(size: 0.75em, fill: rgb("#5a4a00"))[ \\['), pandoc.Span(note), raw('\\]]')}
+      end
+      return pandoc.Span(note, {class = 'note'})
+    end
+    if FORMAT ~= 'typst' then return nil end
+    if c:includes('insertion') then
+      return {raw('#text(fill: rgb("#0a6b2e"))[#underline['), el, raw(']]')}
+    elseif c:includes('deletion') then
+      return {raw('#text(fill: rgb("#b00020"))[#strike['), el, raw(']]')}
+    end
+  end,
+}
+return {collect, mark}
 """
 
 _CSS = """body{font-family:Georgia,serif;max-width:48rem;margin:2rem auto;line-height:1.5;padding:0 1rem}
 .insertion{color:#0a6b2e;background:#e3f5e8;text-decoration:underline}
 .deletion{color:#b00020;background:#fbe4e7;text-decoration:line-through}
-.comment-start{font:0.8em system-ui,sans-serif;background:#fff6c8;border:1px solid #e0c860;padding:0 .25em;
-margin:0 .2em}.comment-start::before{content:"note: "}
+.note{font:0.8em system-ui,sans-serif;background:#fff6c8;border:1px solid #e0c860;padding:0 .25em;
+margin:0 .2em}
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.15rem .35rem}
 .legend{font:0.9em system-ui,sans-serif;border:1px solid #ccc;padding:.5rem;margin-bottom:1.5rem}"""
 
@@ -358,7 +377,7 @@ def visual_diff(tracked: Path, html_out: Path, pdf_out: Path, title: str, work: 
     legend = (
         "<p class='legend'>Changes from the submitted to the revised version: "
         "<span class='insertion'>inserted</span>, <span class='deletion'>deleted</span>, "
-        "<span class='comment-start'>why a number changed</span>.</p>"
+        "<span class='note'>why a number changed</span>.</p>"
     )
     html_out.write_text(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
