@@ -531,8 +531,16 @@ def response_markdown(
 # the command
 
 
-def package(old: Project, new: Project, out: Path, document: str = "paper") -> dict[str, Any]:
-    """Write the revision package of ``document`` to ``out`` (all files, or none on error)."""
+def _label(project: Project, spec: str | None) -> str:
+    where = project.root.name if project.root else str(project.results)
+    return where if spec is None or spec == where else f"{spec} ({where})"
+
+
+def package(
+    old: Project, new: Project, out: Path, document: str = "paper", labels: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Write the revision package of ``document`` to ``out`` (all files, or none on error);
+    ``labels`` name OLD and NEW in the letter (the revisions as given on the command line)."""
     report = audit_diff.compare(old, new)
     cited = cited_keys(new) or {}
     for key, where in cited_keys(old).items():
@@ -552,8 +560,8 @@ def package(old: Project, new: Project, out: Path, document: str = "paper") -> d
         printed = {n["key"] for g in groups for n in g["numbers"]}
         summary = {
             "document": document,
-            "old": old.root.name if old.root else str(old.results),
-            "new": new.root.name if new.root else str(new.results),
+            "old": _label(old, labels[0] if labels else None),
+            "new": _label(new, labels[1] if labels else None),
             "old_docx": str(clean_docx(old.results, document)),
             "new_docx": str(clean_docx(new.results, document)),
             "tracked": tracked.name,
@@ -594,7 +602,7 @@ def run(args: argparse.Namespace) -> int:
     old = audit_diff.open_side(args.old, workdir, args.cores)
     new = audit_diff.open_side(args.new, workdir, args.cores)
     out = Path(args.out) if args.out else Path("results") / "revision"
-    result = package(old, new, out, args.document)
+    result = package(old, new, out, args.document, (args.old, args.new))
     s = result["summary"]
     print(
         f"{s['revisions']} tracked revisions in {s['changes']} changes "
