@@ -220,6 +220,12 @@ def test_markdown_escape_keeps_data_text_literal():
     assert plain == text
 
 
+def test_locations_are_grouped_by_file():
+    where = ["manuscript/paper.qmd:27", "manuscript/supplement.qmd:4", "manuscript/paper.qmd:292"]
+    assert revision.locations(where) == "paper.qmd:27, 292; supplement.qmd:4"
+    assert revision.locations(["paper.docx, table 3, row 2"]) == "paper.docx, table 3, row 2"
+
+
 def test_clean_docx_prefers_the_submission_build(tmp_path: Path):
     (tmp_path / "manuscript").mkdir()
     (tmp_path / "manuscript" / "paper.docx").write_bytes(b"m")
@@ -317,7 +323,7 @@ def test_revision_package_of_a_one_cell_data_fix(tmp_path: Path, monkeypatch, ca
     letter = (out / "response.md").read_text(encoding="utf-8")
     assert revision.md(cause) in letter and "\\[R" in letter
     primary_row = next(n for n in result["groups"][0]["numbers"] if n["key"] == "primary.estimate")
-    assert f"| primary.estimate | {revision.md('; '.join(primary_row['where']))} |" in letter
+    assert f"| primary.estimate | {revision.md(revision.locations(primary_row['where']))} |" in letter
     assert primary_row["where"][0].startswith("manuscript/paper.qmd:")
     assert zipfile.ZipFile(out / "response.docx").testzip() is None
 

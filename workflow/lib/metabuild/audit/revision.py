@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from metabuild.audit import diff as audit_diff
-from metabuild.audit.common import _SPAN, AuditError, Project
+from metabuild.audit.common import _SPAN, AuditError, Project, short
 
 HELP = "revision package: tracked-changes DOCX, visual diff and response-to-reviewers skeleton"
 
@@ -452,6 +452,17 @@ def letter_groups(
     return ordered
 
 
+def locations(where: Iterable[str]) -> str:
+    """ "manuscript/paper.qmd:27", "manuscript/paper.qmd:292" -> "paper.qmd:27, 292" (in order)."""
+    lines: dict[str, list[str]] = {}
+    for w_ in where:
+        path, _, line = w_.rpartition(":")
+        if not line.isdigit():
+            path, line = w_, ""
+        lines.setdefault(Path(path).name if line else path, []).append(line)
+    return "; ".join(f"{p}:{', '.join(ls)}" if all(ls) else p for p, ls in lines.items())
+
+
 def _line_key(where: str) -> tuple[str, int]:
     path, _, line = where.rpartition(":")
     return (path, int(line)) if line.isdigit() else (where, 0)
@@ -467,14 +478,17 @@ def text_changes(changes: list[Change]) -> list[dict[str, str]]:
         span = change.new_span or change.old_span or (0, 0)
         view = change.new_view if change.new_span else change.old_view
         context = view[max(0, span[0] - 40) : span[1] + 40].strip()
-        figure = any(e.find(f".//{w('drawing')}") is not None for e in change.elements)
+        figure = ""
+        for element in change.elements:
+            for pr in element.iter("{http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing}docPr"):
+                figure = figure or short(pr.get("descr") or pr.get("name") or "a figure", 80)
         out.append(
             {
                 "where": change.where,
                 "old": change.old_text,
                 "new": change.new_text,
                 "context": context,
-                "figure": "replaced" if figure else "",
+                "figure": figure,
             }
         )
     return out
@@ -507,7 +521,7 @@ def response_markdown(
         out += ["| Number | Location | Before | After |", "|---|---|---|---|"]
         for n in g["numbers"]:
             out.append(
-                f"| {md(n['key'])} | {md('; '.join(n['where']))} | {md(n['old'] or '—')} | {md(n['new'] or '—')} |"
+                f"| {md(n['key'])} | {md(locations(n['where']))} | {md(n['old'] or '—')} | {md(n['new'] or '—')} |"
             )
         out.append("")
     out += [f"## Text changes ({len(texts)})", ""]
@@ -515,7 +529,7 @@ def response_markdown(
         out += ["No other tracked change.", ""]
     for i, t in enumerate(texts, start=1):
         what = [f"deleted «{md(t['old'])}»" if t["old"] else "", f"inserted «{md(t['new'])}»" if t["new"] else ""]
-        what.append("figure replaced" if t.get("figure") else "")
+        what.append(f"figure replaced: «{md(t['figure'])}»" if t.get("figure") else "")
         context = f" (in «…{md(t['context'])}…»)" if t["context"] else ""
         out += [f"{i}. \\[R\\_.\\_\\] {md(t['where'])}: {', '.join(x for x in what if x)}{context}", ""]
     if uncited:
