@@ -221,7 +221,7 @@ def test_markdown_escape_keeps_data_text_literal():
 
 
 def test_locations_are_grouped_by_file():
-    where = ["manuscript/paper.qmd:27", "manuscript/supplement.qmd:4", "manuscript/paper.qmd:292"]
+    where = ["manuscript/paper.qmd:292", "manuscript/supplement.qmd:4", "manuscript/paper.qmd:27"]
     assert revision.locations(where) == "paper.qmd:27, 292; supplement.qmd:4"
     assert revision.locations(["paper.docx, table 3, row 2"]) == "paper.docx, table 3, row 2"
 

@@ -453,14 +453,16 @@ def letter_groups(
 
 
 def locations(where: Iterable[str]) -> str:
-    """ "manuscript/paper.qmd:27", "manuscript/paper.qmd:292" -> "paper.qmd:27, 292" (in order)."""
+    """ "manuscript/paper.qmd:292", "manuscript/paper.qmd:27" -> "paper.qmd:27, 292"."""
     lines: dict[str, list[str]] = {}
     for w_ in where:
         path, _, line = w_.rpartition(":")
         if not line.isdigit():
             path, line = w_, ""
         lines.setdefault(Path(path).name if line else path, []).append(line)
-    return "; ".join(f"{p}:{', '.join(ls)}" if all(ls) else p for p, ls in lines.items())
+    return "; ".join(
+        f"{p}:{', '.join(sorted(dict.fromkeys(ls), key=int))}" if all(ls) else p for p, ls in lines.items()
+    )
 
 
 def _line_key(where: str) -> tuple[str, int]:
