@@ -19,6 +19,7 @@ loads each one the way Quarto does, on a copy of the document in another folder.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -243,3 +244,18 @@ def test_an_old_quarto_is_refused_with_the_supported_range(project, tmp_path, mo
     with pytest.raises(render.RenderError, match=r"Quarto 1\.5\.57 .* older than .* 1\.6"):
         render.render_document(project / "doc" / "paper.qmd", project / "out", ("html",), engine="quarto")
     assert not (project / "out").exists() or not list((project / "out").iterdir())
+
+
+def test_panel_references_read_as_on_the_pandoc_path(project):
+    """Quarto writes a reference to a panel as "Figure 4 (A)" (crossref/refs.lua, a Link of
+    class quarto-xref); crossref.lua, after Quarto's rendering, makes it "Figure 4A"."""
+    qmd = project / "doc" / "paper.qmd"
+    qmd.write_text(
+        "See [Figure\u00a04 (A)](#fig-adverse-nausea){.quarto-xref}, [Figure\u00a01](#fig-forest){.quarto-xref}"
+        " and [Table\u00a02 (B)](#x) (a link of another kind).\n",
+        encoding="utf-8",
+    )
+    proc = quarto_like(project, "html", filters=("crossref.lua",))
+    assert proc.returncode == 0, proc.stderr
+    text = re.sub(r"[ \n]+", " ", re.sub(r"<[^>]+>", "", proc.stdout))
+    assert "See Figure\u00a04A, Figure\u00a01 and Table\u00a02 (B) (a link of another kind)." in text

@@ -1,5 +1,6 @@
 --[[
-crossref.lua -- figure/table numbering for the plain-pandoc path (Quarto does its own).
+crossref.lua -- figure/table numbering for the plain-pandoc path (Quarto does its own; under
+Quarto this filter only writes panel references as on the pandoc path, see below).
 
   ![Caption](x.svg){#fig-a}              -> "Figure 1. Caption"
   ::: {#fig-b}  (sub-figures #fig-b1 ...; last paragraph = caption) -> "Figure 2. ...", panels "A", "B"
@@ -9,7 +10,18 @@ crossref.lua -- figure/table numbering for the plain-pandoc path (Quarto does it
 Metadata `crossref: {fig-prefix: Figure, tbl-prefix: Table}` changes the words.
 Must run BEFORE --citeproc, so the @fig-/@tbl- citations never reach citeproc.
 ]]
-if quarto then return {} end
+if quarto then
+  -- Under Quarto (listed `at: post-render`) Quarto numbers figures and tables and resolves the
+  -- references itself, writing a panel's as "Figure 4 (A)" (its crossref/refs.lua): make that
+  -- "Figure 4A", as on the pandoc path. (In the PDF Typst writes the reference.)
+  return { { Link = function(link)
+    if not link.classes:includes("quarto-xref") then return nil end
+    local head, letter = pandoc.utils.stringify(link.content):match("^(.-%d)%s*%((%a)%)$")
+    if not head then return nil end
+    link.content = { pandoc.Str(head .. letter) }
+    return link
+  end } }
+end
 
 local stringify = pandoc.utils.stringify
 
