@@ -259,3 +259,37 @@ def test_panel_references_read_as_on_the_pandoc_path(project):
     assert proc.returncode == 0, proc.stderr
     text = re.sub(r"[ \n]+", " ", re.sub(r"<[^>]+>", "", proc.stdout))
     assert "See Figure\u00a04A, Figure\u00a01 and Table\u00a02 (B) (a link of another kind)." in text
+
+
+# A figure with two panels as Quarto's Typst output calls it (customnodes/floatreftarget.lua):
+# 1.6 passes subrefnumbering "1a", later releases do not; both pass subcapnumbering "(a)".
+QUARTO_PANELS = """See @fig-one, @fig-adverse-nausea, @fig-adverse-headache and @fig-after.
+
+#figure([#box(width: 40pt, height: 20pt, fill: gray)], caption: figure.caption(position: bottom, [One.]),
+kind: "quarto-float-fig", supplement: "Figure")<fig-one>
+
+#quarto_super(kind: "quarto-float-fig", caption: [Adverse effects.], label: <fig-adverse>, position: bottom,
+supplement: "Figure", {options} subcapnumbering: "(a)", [
+#grid(columns: 2, gutter: 2em,
+  [#figure([#box(width: 40pt, height: 20pt, fill: red)], caption: figure.caption(position: bottom, [Nausea]),
+   kind: "quarto-float-fig", supplement: "Figure")<fig-adverse-nausea>],
+  [#figure([#box(width: 40pt, height: 20pt, fill: blue)], caption: figure.caption(position: bottom, [Headache]),
+   kind: "quarto-float-fig", supplement: "Figure")<fig-adverse-headache>])
+])
+
+#figure([#box(width: 40pt, height: 20pt, fill: gray)], caption: figure.caption(position: bottom, [After.]),
+kind: "quarto-float-fig", supplement: "Figure")<fig-after>
+"""
+
+
+@pytest.mark.parametrize("options", ['subrefnumbering: "1a",', ""], ids=["quarto-1.6", "quarto-1.7-on"])
+def test_quarto_panels_are_labelled_as_on_the_pandoc_path(project, tmp_path, options):
+    import typst
+
+    source = _quarto_shaped_typst(project / "doc", QUARTO_PANELS.replace("{options}", options))
+    target = tmp_path / "p.pdf"
+    target.write_bytes(typst.compile(source.encode("utf-8"), ignore_system_fonts=True))
+    text = " ".join(_pdf_text(target).split())
+    assert "See Figure 1, Figure 2A, Figure 2B and Figure 3." in text  # not "Figure 2a"
+    assert "A Nausea" in text and "B Headache" in text and "(a)" not in text
+    assert "Figure 2. Adverse effects." in text and "Figure 3. After." in text  # panels are not figures
