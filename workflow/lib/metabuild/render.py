@@ -56,9 +56,9 @@ DEFAULT_FILTERS = ("filters/numbers.lua", "filters/crossref.lua")
 TYPST_TEMPLATE = "typst/template.typ"
 HTML_CSS = "css/paper.css"
 FONT_DIRS = ("fonts",)
-#: the oldest Quarto whose output these sources were checked against (read from Quarto's source):
-#: quarto.doc.input_file, `at: pre-ast` filters, template-partials typst-template.typ/typst-show.typ
-#: and `-M output-ext:typ` all exist from 1.4 on, but 1.6 is the oldest release checked.
+#: the oldest Quarto release whose source these sources were checked against (1.6 to 1.10): what
+#: they rely on (quarto.doc.input_file, `at: pre-ast`/`post-render` filters, the Typst partials
+#: typst-template.typ and typst-show.typ, `output-ext`, the call to quarto_super) is there in 1.6.
 QUARTO_MIN_VERSION = (1, 6)
 
 
@@ -357,7 +357,7 @@ def _stage(qmd: Path, project: Path, tmp: Path) -> Path:
     return stage / qmd.relative_to(project)
 
 
-def _quarto_run(quarto: str, staged: Path, fmt: str, outdir: Path, numbers_file: Path | None, extra=()) -> Path:
+def _quarto_run(quarto: str, qmd: Path, staged: Path, fmt: str, outdir: Path, numbers_file, extra=()) -> Path:
     cmd = [quarto, "render", staged.name, "--to", _QUARTO_TO[fmt], "--output-dir", str(outdir), *extra]
     if numbers_file is not None:
         cmd += ["-M", f"numbers-file:{Path(numbers_file).resolve()}"]
@@ -365,7 +365,9 @@ def _quarto_run(quarto: str, staged: Path, fmt: str, outdir: Path, numbers_file:
     produced = [p for p in outdir.iterdir() if p.is_file() and p.stem == staged.stem]
     stderr = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0 or len(produced) != 1:
-        raise RenderError(f"quarto failed to render {staged.name} to {fmt} (exit {proc.returncode}):\n{stderr}")
+        raise RenderError(
+            f"quarto failed to render {qmd} (a copy in {staged.parent}) to {fmt} (exit {proc.returncode}):\n{stderr}"
+        )
     return produced[0]
 
 
@@ -376,12 +378,12 @@ def _quarto_render(quarto: str, qmd: Path, cfg, fmt: str, target: Path, numbers_
     ):
         staged = _stage(qmd, cfg["project_dir"], Path(stage_tmp))
         if fmt != "pdf":
-            os.replace(_quarto_run(quarto, staged, fmt, Path(out), numbers_file), target)
+            os.replace(_quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file), target)
             return
         # Quarto writes the Typst source only (output-ext: typ); the project's Typst compiles
         # it as on the pandoc path: Quarto would compile with its root at the project folder
         # (which refuses ../results/figures), and with the Typst it bundles (0.11 in 1.6).
-        typ = _quarto_run(quarto, staged, fmt, Path(out), numbers_file, ["-M", "output-ext:typ"])
+        typ = _quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, ["-M", "output-ext:typ"])
         # the image paths are relative to the staged document, whose layout is the original's
         source, root = _rooted(typ.read_text(encoding="utf-8"), qmd.parent)
         _compile_pdf(source, root, qmd, target, cfg)
