@@ -244,6 +244,10 @@ def test_an_old_quarto_is_refused_with_the_supported_range(project, tmp_path, mo
     with pytest.raises(render.RenderError, match=r"Quarto 1\.5\.57 .* older than .* 1\.6"):
         render.render_document(project / "doc" / "paper.qmd", project / "out", ("html",), engine="quarto")
     assert not (project / "out").exists() or not list((project / "out").iterdir())
+    # engine "auto" passes it over for the pandoc path, and says so
+    assert render.engine_info("auto")["engine"] == "pandoc"
+    out = render.render_document(project / "doc" / "paper.qmd", project / "out", ("html",), engine="auto")
+    assert 'data-key="primary.estimate"' in out["html"].read_text(encoding="utf-8")
 
 
 def test_panel_references_read_as_on_the_pandoc_path(project):

@@ -389,11 +389,24 @@ def _quarto_render(quarto: str, qmd: Path, cfg, fmt: str, target: Path, numbers_
         _compile_pdf(source, root, qmd, target, cfg)
 
 
+def _auto_engine() -> str:
+    """The Quarto engine when a supported Quarto is on PATH, else pandoc (an older Quarto is passed over:
+    the log and the render's provenance say which engine rendered)."""
+    quarto = shutil.which("quarto")
+    if quarto is None:
+        return "pandoc"
+    try:
+        _check_quarto(quarto)
+    except RenderError:
+        return "pandoc"
+    return "quarto"
+
+
 def engine_info(engine: str = "auto") -> dict[str, str]:
     """The engine ``render_document`` would use for ``engine`` ("auto" resolved) and the
     versions of the programs it runs: ``{"engine": "quarto", "quarto": "1.6.40", ...}``."""
     if engine == "auto":
-        engine = "quarto" if shutil.which("quarto") else "pandoc"
+        engine = _auto_engine()
     if engine not in ("pandoc", "quarto"):
         raise RenderError(f"unknown engine {engine!r}; choose 'auto', 'pandoc' or 'quarto'")
     from importlib import metadata
@@ -428,7 +441,7 @@ def render_document(
 
     ``numbers_file`` is the registry (results/numbers.json); None lets the document's
     ``numbers-file`` metadata (default ``../results/numbers.json``) decide.
-    ``engine``: "pandoc", "quarto", or "auto" (Quarto when on PATH, else pandoc).
+    ``engine``: "pandoc", "quarto", or "auto" (Quarto >= 1.6 when on PATH, else pandoc).
     """
     qmd = Path(qmd).resolve()
     outdir = Path(outdir).resolve()
@@ -439,7 +452,7 @@ def render_document(
     if unknown:
         raise RenderError(f"unknown output format(s) {unknown}; choose from {sorted(FORMATS)}")
     if engine == "auto":
-        engine = "quarto" if shutil.which("quarto") else "pandoc"
+        engine = _auto_engine()
     if engine not in ("pandoc", "quarto"):
         raise RenderError(f"unknown engine {engine!r}; choose 'auto', 'pandoc' or 'quarto'")
     quarto = shutil.which("quarto") if engine == "quarto" else None
