@@ -77,7 +77,18 @@ local function read_file(path)
   return s
 end
 
+-- "audit" (default): every number links to its provenance (HTML tooltip, DOCX comment, PDF link to
+-- the appendix) and the appendix is added. "submission" (metadata metabuild-variant): the document a
+-- journal receives: plain numbers, no comments, no links, no appendix, no marks on claims.
+local variant = "audit"
+
 local function load_registry(meta)
+  if meta["metabuild-variant"] then
+    variant = stringify(meta["metabuild-variant"])
+    if variant ~= "audit" and variant ~= "submission" then
+      error("numbers.lua: metabuild-variant must be 'audit' or 'submission', not '" .. variant .. "'")
+    end
+  end
   local rel = meta["numbers-file"] and stringify(meta["numbers-file"]) or "../results/numbers.json"
   if rel == "" then rel = "../results/numbers.json" end
   registry_path = resolve(rel)
@@ -229,7 +240,9 @@ local function num_span(span)
   local text = display_text(span, key, entry)
   local value = pandoc.Str(text)
   local f = fmt()
-  if f == "html" then
+  if variant == "submission" then
+    return value
+  elseif f == "html" then
     return pandoc.Span({ pandoc.Link({ value }, "#prov-" .. key) },
       pandoc.Attr("", { "num" }, { { "data-key", key }, { "title", summary(key, entry) } }))
   elseif f == "docx" then
@@ -319,7 +332,7 @@ end
 -- claims: checked before rendering (metabuild.claims); here the words are kept as written. In
 -- HTML the span stays, so a reader can see which sentence rests on which condition.
 local function claim_span(span)
-  if fmt() == "html" then
+  if fmt() == "html" and variant == "audit" then
     return pandoc.Span(span.content, pandoc.Attr("", { "claim" }, { { "data-claim", span.attributes["if"] or "" } }))
   end
   return span.content
@@ -366,10 +379,18 @@ end
 
 -- images --------------------------------------------------------------------------
 local function image(img)
-  if fmt() == "docx" and img.src:match("%.svg$") then
+  if fmt() ~= "docx" then return nil end
+  if img.src:match("%.svg$") then
     img.src = img.src:gsub("%.svg$", ".png")
-    return img
   end
+  -- Word takes a figure's alt text from its caption: keep the caption's words, not the provenance
+  -- comments of the numbers in it
+  img.caption = img.caption:walk({
+    Span = function(s)
+      if s.classes:includes("comment-start") then return {} end
+    end,
+  })
+  return img
 end
 
 -- provenance appendix -----------------------------------------------------------------
@@ -415,7 +436,7 @@ return {
   { Div = include_div },
   { Span = span_filter, Image = image },
   { Pandoc = function(doc)
-      doc.blocks:extend(appendix())
+      if variant == "audit" then doc.blocks:extend(appendix()) end
       return doc
     end },
 }

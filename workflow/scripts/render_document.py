@@ -14,13 +14,18 @@ qmd = Path(snakemake.input.qmd)
 engine = engine_info(snakemake.params.engine)  # "auto" resolved: Quarto when on PATH
 versions = ", ".join(f"{k} {v}" for k, v in engine.items() if k not in ("engine", "quarto_path"))
 where = f" at {engine['quarto_path']}" if "quarto_path" in engine else ""
-print(f"rendering {qmd} with the {engine['engine']} engine ({versions}){where}", flush=True)
+print(
+    f"rendering {qmd} ({snakemake.params.variant}) with the {engine['engine']} engine ({versions}){where}", flush=True
+)
 outputs = render_document(
     qmd,
     Path(snakemake.output[0]).parent,
     formats=tuple(snakemake.params.formats),
     numbers_file=Path(snakemake.input.numbers),
     engine=engine["engine"],
+    variant=snakemake.params.variant,
+    reference_docx=Path(snakemake.input.reference_docx[0]) if snakemake.input.reference_docx else None,
+    line_numbers=snakemake.params.line_numbers,
 )
 provenance = job_provenance(snakemake)
 # without the Quarto's path: two builds on two machines record the same provenance

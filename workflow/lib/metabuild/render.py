@@ -188,6 +188,8 @@ def _pandoc(
     cmd = [_pandoc_path(), str(qmd.name), "--from", "markdown", "--to", to, "--standalone", "--fail-if-warnings"]
     if numbers_file is not None:
         cmd += ["--metadata", f"numbers-file={here(numbers_file)}"]
+    for key, value in variant_metadata(cfg):
+        cmd += ["--metadata", f"{key}={value}"]
     for f in cfg["filters"]:
         cmd += ["--lua-filter", here(f)]
     cmd += ["--citeproc"]  # after the filters: crossref.lua must see @fig-/@tbl- first
@@ -242,10 +244,25 @@ def _pandoc_html(qmd: Path, target: Path, cfg, numbers_file) -> None:
 
 def _pandoc_docx(qmd: Path, target: Path, cfg, numbers_file) -> None:
     args: list[str] = []
-    ref = cfg["project_dir"] / "docx" / "reference.docx"
-    if ref.is_file():
+    ref = cfg.get("reference_docx") or cfg["project_dir"] / "docx" / "reference.docx"
+    if Path(ref).is_file():
         args += ["--reference-doc", str(ref)]
     _pandoc_to_file(qmd, "docx", args, cfg, numbers_file, target)
+
+
+#: the two renderings of one source: "audit" (every number linked to its provenance, with the
+#: appendix) and "submission" (what a journal receives: plain numbers, page and line numbers)
+VARIANTS = ("audit", "submission")
+
+
+def variant_metadata(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """Metadata that selects the rendering in the filters (numbers.lua) and templates (Typst line
+    numbers), the same for both engines."""
+    variant = cfg.get("variant", "audit")
+    pairs = [("metabuild-variant", variant)]
+    if variant == "submission" and cfg.get("line_numbers", True):
+        pairs.append(("line-numbers", "true"))
+    return pairs
 
 
 _TYPST_PATH = re.compile(r'(image\()"([^"]+)"')
@@ -377,13 +394,16 @@ def _quarto_render(quarto: str, qmd: Path, cfg, fmt: str, target: Path, numbers_
         tempfile.TemporaryDirectory(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent) as out,
     ):
         staged = _stage(qmd, cfg["project_dir"], Path(stage_tmp))
+        variant = [a for key, value in variant_metadata(cfg) for a in ("-M", f"{key}:{value}")]
+        if fmt == "docx" and cfg.get("reference_docx"):
+            variant += ["-M", f"reference-doc:{Path(cfg['reference_docx']).resolve()}"]
         if fmt != "pdf":
-            os.replace(_quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file), target)
+            os.replace(_quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, variant), target)
             return
         # Quarto writes the Typst source only (output-ext: typ); the project's Typst compiles
         # it as on the pandoc path: Quarto would compile with its root at the project folder
         # (which refuses ../results/figures), and with the Typst it bundles (0.11 in 1.6).
-        typ = _quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, ["-M", "output-ext:typ"])
+        typ = _quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, ["-M", "output-ext:typ", *variant])
         # the image paths are relative to the staged document, whose layout is the original's
         source, root = _rooted(typ.read_text(encoding="utf-8"), qmd.parent)
         _compile_pdf(source, root, qmd, target, cfg)
@@ -436,8 +456,17 @@ def render_document(
     numbers_file: Path | None = None,
     *,
     engine: str = "auto",
+    variant: str = "audit",
+    reference_docx: Path | None = None,
+    line_numbers: bool = True,
 ) -> dict[str, Path]:
     """Render ``qmd`` into ``outdir`` as ``<stem>.html/.docx/.pdf``; returns format -> path.
+
+    ``variant``: "audit" (numbers linked to their provenance, provenance appendix) or
+    "submission" (plain numbers, no comments, links or appendix; page numbers, and line numbers
+    in DOCX and PDF unless ``line_numbers`` is false). ``reference_docx``: the Word template of
+    the submission DOCX (a journal's); default pandoc's own with page and line numbers added
+    (:mod:`metabuild.docx_reference`).
 
     ``numbers_file`` is the registry (results/numbers.json); None lets the document's
     ``numbers-file`` metadata (default ``../results/numbers.json``) decide.
@@ -462,9 +491,22 @@ def render_document(
         _check_quarto(quarto)
     if numbers_file is not None and not Path(numbers_file).is_file():
         raise RenderError(f"number registry not found: {numbers_file}")
+    if variant not in VARIANTS:
+        raise RenderError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     outdir.mkdir(parents=True, exist_ok=True)
-    cfg = project_config(qmd)
+    cfg = dict(project_config(qmd), variant=variant, line_numbers=line_numbers)
     outputs = {fmt: outdir / f"{qmd.stem}.{FORMATS[fmt]}" for fmt in formats}
+    with tempfile.TemporaryDirectory(prefix="metabuild-reference-") as reference_dir:
+        if variant == "submission" and "docx" in formats:
+            from metabuild.docx_reference import submission_reference_docx
+
+            cfg["reference_docx"] = submission_reference_docx(
+                Path(reference_dir) / "reference.docx", base=reference_docx, line_numbers=line_numbers
+            )
+        return _render_formats(qmd, outputs, cfg, numbers_file, engine, quarto)
+
+
+def _render_formats(qmd: Path, outputs: dict[str, Path], cfg, numbers_file, engine: str, quarto) -> dict[str, Path]:
     if engine == "quarto":
         # side by side like the pandoc runs: each format renders its own staged copy
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(outputs) or 1) as pool:
