@@ -96,28 +96,50 @@ def _fe_fit(y: NDArray, v: NDArray) -> tuple[float, float, float, float, NDArray
     return mu, se, q_value, 0.0, w
 
 
+def _summaries(
+    fits: list[tuple[float, float, float, float]], ks: list[int], crit: float, weights: list[NDArray | None]
+) -> list[PooledEstimate]:
+    """CI, z-test, Q's P and I^2 around fitted ``(mu, se, Q, tau2)``; ``weights`` None gives ``()``.
+
+    Vectorised over fits (scipy's ``sf`` costs ~0.4 ms a call, which dominated a leave-one-out
+    of 10,000 studies); the same elementwise operations as one fit at a time.
+    """
+    mu, se, q, _ = (np.array(col, dtype=float) for col in zip(*fits, strict=True))
+    df = np.array(ks) - 1
+    z = mu / se
+    p = 2 * stats.norm.sf(np.abs(z))
+    q_p = np.full(len(fits), np.nan)
+    pos = df > 0
+    if pos.any():
+        q_p[pos] = stats.chi2.sf(q[pos], df[pos])
+    out = []
+    for j, ((mu_j, se_j, q_j, tau2_j), k, w) in enumerate(zip(fits, ks, weights, strict=True)):
+        i2 = max(0.0, (q_j - (k - 1)) / q_j) * 100 if (k > 1 and q_j > 0) else 0.0
+        out.append(
+            PooledEstimate(
+                estimate=mu_j,
+                se=se_j,
+                ci_lower=mu_j - crit * se_j,
+                ci_upper=mu_j + crit * se_j,
+                z=float(z[j]),
+                p=float(p[j]),
+                q=q_j,
+                df=k - 1,
+                q_p=float(q_p[j]),
+                tau2=float(tau2_j),
+                i2=float(i2),
+                k=k,
+                weights=() if w is None else tuple(float(x) for x in 100 * w / np.sum(w)),
+            )
+        )
+    return out
+
+
 def _summary(
     mu: float, se: float, q_value: float, tau2: float, k: int, crit: float, weights: NDArray | None
 ) -> PooledEstimate:
-    """CI, z-test, Q's P and I^2 around a fitted ``mu``/``se``; ``weights`` None gives ``()``."""
-    df = k - 1
-    z = mu / se
-    i2 = max(0.0, (q_value - df) / q_value) * 100 if (k > 1 and q_value > 0) else 0.0
-    return PooledEstimate(
-        estimate=mu,
-        se=se,
-        ci_lower=mu - crit * se,
-        ci_upper=mu + crit * se,
-        z=float(z),
-        p=float(2 * stats.norm.sf(abs(z))),
-        q=q_value,
-        df=df,
-        q_p=float(stats.chi2.sf(q_value, df)) if df > 0 else float("nan"),
-        tau2=float(tau2),
-        i2=float(i2),
-        k=k,
-        weights=() if weights is None else tuple(float(x) for x in 100 * weights / np.sum(weights)),
-    )
+    """:func:`_summaries` of one fit."""
+    return _summaries([(mu, se, q_value, tau2)], [k], crit, [weights])[0]
 
 
 def z_crit(level: float) -> float:

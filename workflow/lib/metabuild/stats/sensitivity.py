@@ -23,7 +23,7 @@ from .pooling import (
     PooledEstimate,
     _dl_fit,
     _fe_fit,
-    _summary,
+    _summaries,
     dersimonian_laird,
     inverse_variance_fixed,
     z_crit,
@@ -58,12 +58,8 @@ def leave_one_out(
     k = y.size
     if pool is dersimonian_laird or pool is inverse_variance_fixed:
         fit = _dl_fit if pool is dersimonian_laird else _fe_fit
-        rows = []
-        for i in range(k):
-            m = _without(i, k)
-            mu, se, q, tau2, _ = fit(y[m], v[m])
-            rows.append(_summary(mu, se, q, tau2, k - 1, crit, None))
-        return rows
+        fits = [fit(y[m], v[m])[:4] for m in (_without(i, k) for i in range(k))]
+        return _summaries(fits, [k - 1] * k, crit, [None] * k)
     return [pool(y[m], v[m], level=level) for m in (_without(i, k) for i in range(k))]
 
 
@@ -103,24 +99,26 @@ def leave_one_out_rr(
     mh_num, mh_den = a_ * n2_ / big_n, c_ * n1_ / big_n
     w = 1 / es.vi
     kept_pos = np.flatnonzero(kept)
-    full: PooledEstimate | None = None
-    rows: list[PooledEstimate] = []
+    fits: dict[int, tuple[tuple[float, float, float, float], int]] = {}  # row -> (fit, k)
+    undefined: dict[int, PooledEstimate] = {}
+    full_fit = None  # the fit without an uninformative study: all informative studies
     for i in range(k):
-        if not kept[i] and full is not None:
-            rows.append(full)
+        if not kept[i] and full_fit is not None:
+            fits[i] = full_fit
             continue
         sel = kept_pos[kept_pos != i]
         if sel.size == 0:
-            rows.append(PooledEstimate.undefined(f"no informative study remains without study {i}: nothing to pool"))
+            undefined[i] = PooledEstimate.undefined(f"no informative study remains without study {i}: nothing to pool")
             continue
         y, v = es.yi[sel], es.vi[sel]
         q = None
         if heterogeneity == "mh" and sel.size > 1:
             mh = float(np.log(np.sum(mh_num[sel]) / np.sum(mh_den[sel])))
             q = float(np.sum(w[sel] * (y - mh) ** 2))
-        mu, se, q_value, tau2, _ = _dl_fit(y, v, q)
-        row = _summary(mu, se, q_value, tau2, sel.size, crit, None)
+        fits[i] = (_dl_fit(y, v, q)[:4], int(sel.size))
         if not kept[i]:
-            full = row
-        rows.append(row)
-    return rows
+            full_fit = fits[i]
+    order = sorted(fits)
+    done = _summaries([fits[i][0] for i in order], [fits[i][1] for i in order], crit, [None] * len(order))
+    rows = dict(zip(order, done, strict=True)) | undefined
+    return [rows[i] for i in range(k)]
