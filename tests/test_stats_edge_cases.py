@@ -279,7 +279,7 @@ def test_analysis_leave_one_out_keeps_going_without_an_informative_study():
     assert rows[0]["estimate"] is None and "no informative study" in rows[0]["note"]
     assert rows[1]["estimate"] == pytest.approx(math.exp(rows[1]["log_estimate"]))
     numbers = analysis.analysis_numbers(
-        {"analysis": "x", "measure": "RR", "pooled": {}, "leave_one_out": rows},
+        {"analysis": "x", "measure": "RR", "pooled": {}, "studies": [], "leave_one_out": rows},
     )
     assert numbers["x.loo.min"]["value"] == rows[1]["estimate"]
 
@@ -351,14 +351,25 @@ def test_reml_tau2_brackets_above_1e12(r):
     close(fit.p, ref["p"])
 
 
+def test_reml_tau2_bracket_doubles_past_1e12():
+    """With equal v the REML tau2 is RSS/(k - p) - v: here 1.5 c^2, above the start of the
+    bracket (c^2), so the bracket doubles; at c = 1e7 it used to stop at 1e12 with an error."""
+    X = np.column_stack([np.ones(4), [0.0, 0.0, 1.0, 1.0]])
+    for c in (1.0, 1e7, 1e40):
+        y, v = c * np.array([1.0, -1.0, -1.0, 1.0]), np.full(4, 0.5 * c**2)
+        assert reml_tau2(y, v, X) == pytest.approx(1.5 * c**2, rel=1e-12)
+
+
 def test_reml_tau2_relative_accuracy_below_1e_13():
-    """REML tau2 scales as c^2 when y scales by c and v by c^2; an absolute Brent tolerance of
-    1e-15 returned noise for tau2 ~ 1e-16 (metafor's absolute threshold also does)."""
-    y, v = np.asarray(HUGE_Y), np.asarray(HUGE_V)
-    X = np.column_stack([np.ones(40), HUGE_X])
+    """REML tau2 scales as c^2 when y scales by c and v by c^2. The absolute Brent tolerance
+    (1e-15) was 1.4 % off at tau2 ~ 1e-16 (metafor's absolute threshold also loses it)."""
+    rng = np.random.default_rng(2)
+    y, v = rng.normal(size=6), rng.uniform(0.1, 1.0, 6)
+    X = np.column_stack([np.ones(6), [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]])
     base = reml_tau2(y, v, X)
-    for c in (1e-7, 1e-12, 1e-15):
-        assert reml_tau2(c * y, c**2 * v, X) == pytest.approx(c**2 * base, rel=1e-9)
+    assert base > 0.1
+    for c in (1e-6, 1e-7, 1e-8, 1e-10, 1e-15):
+        assert reml_tau2(c * y, c**2 * v, X) == pytest.approx(c**2 * base, rel=1e-12, abs=0)
 
 
 def test_meta_regression_large_k_matches_metafor(r):

@@ -8,7 +8,8 @@ and the re-summed rows equal a full refit bit for bit (the registry's leave-one-
 not change with the algorithm). What is skipped is the per-omission overhead of a full refit:
 input validation, the zero-cell rule, the per-study effects and the percentage weights (rows
 carry ``weights == ()``; metafor's ``leave1out`` reports none either, and at k = 10,000 they
-would be 10^8 floats). ``benchmarks/methods_scale.py`` measures it (k = 10,000: about 2 s).
+would be 10^8 floats). ``benchmarks/methods_scale.py`` measures it (k = 10,000: about 4 s
+under load).
 """
 
 from __future__ import annotations
