@@ -50,6 +50,7 @@ def _jobs() -> dict:
         "rank_k49": {"kind": "ranktest", "yi": K49[0], "vi": K49[1], "exact": True},
         "rank_k50": {"kind": "ranktest", "yi": K50[0], "vi": K50[1], "exact": False},
         "reg_big": {"kind": "regtest", "yi": BIG[0], "vi": BIG[1]},
+        "rank_dominant": {"kind": "ranktest", "yi": [0.0, 1.0, 2.0, 1.5], "vi": [1e-20, 1.0, 2.0, 1.5]},
         "reg_equal_se": {"kind": "regtest", "yi": [1.0, 2.0, 3.0, 2.5], "vi": [0.2, 0.2, 0.2, 0.2]},
         "l1o_mid": {"kind": "leave1out", "yi": MID[0], "vi": MID[1]},
         "l1o_mid_ee": {"kind": "leave1out", "yi": MID[0], "vi": MID[1], "method": "EE"},
@@ -176,6 +177,24 @@ def test_dl_refuses_negative_q():
         dersimonian_laird(Y3, V3, q=-1.0)
 
 
+@pytest.mark.parametrize("y, v", [([0.0, 1.0, 3.0], [1e-20, 1.0, 2.0]), ([0.0, 1.0], [1e-16, 1.0])])
+def test_dl_tau2_with_one_dominant_weight_is_exact(y, v):
+    """sum w - sum w^2 / sum w cancelled to 0 when one variance was 1e16 times smaller: tau2
+    NaN or inf (metafor, with the same subtraction, gives tau2 0.556 for the first case; the
+    exact value is 7/6)."""
+    from fractions import Fraction
+
+    w = [1 / Fraction(x) for x in v]
+    s = sum(w)
+    centre = sum(wi * Fraction(yi) for wi, yi in zip(w, y, strict=True)) / s
+    q = sum(wi * (Fraction(yi) - centre) ** 2 for wi, yi in zip(w, y, strict=True))
+    exact = max(Fraction(0), (q - (len(y) - 1)) / (s - sum(wi * wi for wi in w) / s))
+    res = dersimonian_laird(y, v)
+    assert res.tau2 == pytest.approx(float(exact), rel=1e-12, abs=0 if exact else 1e-300)
+    assert math.isfinite(res.estimate) and math.isfinite(res.se)
+    assert leave_one_out(y + [2.0], v + [1.5])[-1].tau2 == res.tau2  # the same core in leave-one-out
+
+
 def test_rr_random_effects_without_informative_study_says_why():
     with pytest.raises(ValueError, match="no informative study: every study has no events in both arms"):
         rr_random_effects([0, 0], [10, 5], [0, 0], [10, 5])
@@ -236,6 +255,15 @@ def test_begg_identical_effects_tau_undefined():
     assert b.p_cc == 1.0  # Stata's rule for S = 0
     same_v = begg_test([0.1, 0.5, 0.2], [0.3, 0.3, 0.3])
     assert math.isnan(same_v.tau_b) and "variances are equal" in same_v.note
+
+
+def test_begg_with_one_dominant_weight_is_finite(r):
+    """v_i - 1/sum w cancelled to 0 for a study with variance 1e-20: division by zero, t = inf."""
+    y, v = [0.0, 1.0, 2.0, 1.5], [1e-20, 1.0, 2.0, 1.5]
+    ts = bias._standardized(np.asarray(y), np.asarray(v))
+    assert np.all(np.isfinite(ts))
+    b = begg_test(y, v)
+    close([b.tau_b, b.p_metafor], [r["rank_dominant"]["tau"], r["rank_dominant"]["p"]])
 
 
 def test_begg_exact_p_only_below_50_studies(r):

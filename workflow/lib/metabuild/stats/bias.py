@@ -51,7 +51,16 @@ def _standardized(yi: NDArray, vi: NDArray) -> NDArray:
         return np.zeros_like(yi)
     w = 1 / vi
     theta = np.sum(w * yi) / np.sum(w)
-    return (yi - theta) / np.sqrt(vi - 1 / np.sum(w))
+    v_star = vi - 1 / np.sum(w)
+    close = v_star <= 1e-4 * vi
+    if close.any():
+        # a study holding > 99.99 % of the weight: v - 1/sum w cancels (to 0 at a variance
+        # ratio of 1e16, giving an infinite t). It equals v_i * (sum_{j != i} w_j) / sum w, with
+        # the other weights summed without subtraction (prefix + suffix sums).
+        prefix = np.concatenate(([0.0], np.cumsum(w)[:-1]))
+        suffix = np.concatenate((np.cumsum(w[::-1])[::-1][1:], [0.0]))
+        v_star = np.where(close, vi * (prefix + suffix) / np.sum(w), v_star)
+    return (yi - theta) / np.sqrt(v_star)
 
 
 def _ties(x: NDArray) -> NDArray:

@@ -80,6 +80,12 @@ def _dl_fit(y: NDArray, v: NDArray, q: float | None = None) -> tuple[float, floa
     w = 1 / v
     q_value = cochran_q(y, v) if q is None else float(q)
     c = np.sum(w) - np.sum(w**2) / np.sum(w)
+    if k > 1 and not c > 1e-4 * np.sum(w):
+        # one weight holds over 99.99 % of the total (naive c then keeps < 12 digits; at a
+        # variance ratio of 1e16 it cancelled to 0 and tau2 was NaN or inf). Same quantity as
+        # 2 sum_{i<j} w_i w_j / sum w, a sum of positive terms; kept as a fallback so ordinary
+        # inputs keep their exact floating-point results.
+        c = 2 * np.sum(w[1:] * np.cumsum(w)[:-1]) / np.sum(w)
     tau2 = float(max(0.0, (q_value - (k - 1)) / c)) if k > 1 else 0.0
     w_star = 1 / (v + tau2)
     mu = float(np.sum(w_star * y) / np.sum(w_star))
