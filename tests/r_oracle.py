@@ -73,16 +73,17 @@ run <- function(j) {
     out$proportion <- num(pr$pred); out$prop_lower <- num(pr$ci.lb); out$prop_upper <- num(pr$ci.ub)
     return(out)
   }
-  if (k == "ranktest") {
-    r <- suppressWarnings(ranktest(j$yi, j$vi))
+  if (k == "ranktest") {   # optional exact = TRUE/FALSE (metafor's default: exact P at any k)
+    r <- if (is.null(j$exact)) suppressWarnings(ranktest(j$yi, j$vi))
+         else suppressWarnings(ranktest(j$yi, j$vi, exact = j$exact))
     return(list(tau = num(r$tau), p = num(r$pval)))
   }
   if (k == "regtest") {
     r <- regtest(j$yi, j$vi, model = "lm")
     return(list(t = num(r$zval), p = num(r$pval), df = num(r$dfs), slope = num(r$est)))
   }
-  if (k == "leave1out") {
-    l <- leave1out(rma(j$yi, j$vi, method = "DL"))
+  if (k == "leave1out") {   # optional method (default "DL"; "EE" for the fixed-effect rows)
+    l <- leave1out(rma(j$yi, j$vi, method = if (is.null(j$method)) "DL" else j$method))
     return(list(estimate = num(l$estimate), se = num(l$se), z = num(l$zval), p = num(l$pval),
                 ci_lower = num(l$ci.lb), ci_upper = num(l$ci.ub), q = num(l$Q), q_p = num(l$Qp),
                 tau2 = num(l$tau2), i2 = num(l$I2)))

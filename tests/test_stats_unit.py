@@ -38,7 +38,7 @@ def test_mean_difference_by_hand():
 
 
 def test_zero_cell_rule():
-    a, n1, c, n2, kept = zero_cell_corrected([0, 3, 0, 5, 2], [10, 10, 10, 5, 0], [2, 4, 0, 5, 1], [10, 10, 10, 5, 8])
+    a, n1, c, n2, kept = zero_cell_corrected([0, 3, 0, 5, 0], [10, 10, 10, 5, 0], [2, 4, 0, 5, 1], [10, 10, 10, 5, 8])
     assert list(kept) == [True, True, False, False, False]  # double zero, double all, empty arm
     assert (a[0], n1[0], c[0], n2[0]) == (0.5, 11, 2.5, 11)
     assert (a[1], n1[1]) == (3, 10)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _validate
+
 _F = NDArray[np.float64]
 
 
@@ -35,8 +37,29 @@ def mean_difference(
     ``yi = m1 - m2`` and ``vi = sd1^2/n1 + sd2^2/n2`` (the unbiased, heteroscedastic
     estimate). This is metafor's ``escalc(measure="MD")`` and Stata's
     ``metan n1 m1 sd1 n2 m2 sd2, nostandard`` (Harris et al. 2008, Stata Journal 8:3-28).
+
+    Refused with a ValueError naming the study, as metafor's ``escalc`` refuses them: a
+    negative SD, a group size <= 0, a missing or infinite mean, SD or size.
     """
-    m1, sd1, n1, m2, sd2, n2 = (np.asarray(a, dtype=float) for a in (m1, sd1, n1, m2, sd2, n2))
+    named = {"m1": m1, "sd1": sd1, "n1": n1, "m2": m2, "sd2": sd2, "n2": n2}
+    arrays = {name: _validate.vector(name, x) for name, x in named.items()}
+    _validate.same_length(**arrays)
+    for name, x in arrays.items():
+        bad = ~np.isfinite(x)
+        if bad.any():
+            i = _validate.first_bad(bad)
+            raise ValueError(f"{name} of study {i} is {float(x[i])!r}: must be a finite number")
+    for name in ("sd1", "sd2"):
+        bad = arrays[name] < 0
+        if bad.any():
+            i = _validate.first_bad(bad)
+            raise ValueError(f"{name} of study {i} is {arrays[name][i]:g}: standard deviations cannot be negative")
+    for name in ("n1", "n2"):
+        bad = arrays[name] <= 0
+        if bad.any():
+            i = _validate.first_bad(bad)
+            raise ValueError(f"{name} of study {i} is {arrays[name][i]:g}: group sizes must be positive")
+    m1, sd1, n1, m2, sd2, n2 = arrays.values()
     yi = m1 - m2
     vi = sd1**2 / n1 + sd2**2 / n2
     return EffectSizes(yi=yi, vi=vi, kept=np.ones(yi.shape, dtype=bool))
@@ -58,8 +81,17 @@ def zero_cell_corrected(
     current for Stata 13; labordynamicsinstitute/ssc-mirror
     ``fmwww.bc.edu/repec/bocode/m/metan9.ado``): ``use=2`` (excluded) if ``r1==0 | r2==0`` or
     ``(a==0 & c==0) | (b==0 & d==0)``; ``cc`` added to a, b, c, d if any cell is 0.
+
+    Counts are checked first (ValueError naming the study and the count): missing, negative
+    or fractional counts, and events above the group size, are refused. metafor's ``escalc``
+    refuses negative counts and events above the group size too, but accepts fractions.
     """
-    a, n1, c, n2 = (np.asarray(x, dtype=float) for x in (a, n1, c, n2))
+    checked = _validate.counts(a=a, n1=n1, c=c, n2=n2)
+    a, n1, c, n2 = checked["a"], checked["n1"], checked["c"], checked["n2"]
+    _validate.events_within(a, n1, "a", "n1")
+    _validate.events_within(c, n2, "c", "n2")
+    if not (np.isfinite(cc) and cc > 0):
+        raise ValueError(f"the continuity correction cc must be positive; got {cc!r}")
     b, d = n1 - a, n2 - c
     both_none = (a == 0) & (c == 0)
     both_all = (b == 0) & (d == 0)
@@ -75,7 +107,8 @@ def log_risk_ratio(a: ArrayLike, n1: ArrayLike, c: ArrayLike, n2: ArrayLike, cc:
     ``yi = log((a/n1) / (c/n2))`` and ``vi = 1/a - 1/n1 + 1/c - 1/n2`` (the delta-method
     variance), after the zero-cell rule of :func:`zero_cell_corrected`. Matches metafor's
     ``escalc(measure="RR", add=1/2, to="only0", drop00=TRUE)`` and Stata's ``metan a b c d, rr``.
-    Dropped studies carry NaN.
+    Dropped studies carry NaN (``kept`` False). Invalid counts raise ValueError (see
+    :func:`zero_cell_corrected`).
     """
     a_, n1_, c_, n2_, kept = zero_cell_corrected(a, n1, c, n2, cc)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from . import _validate
 from .effects import EffectSizes
 from .pooling import PooledEstimate, dersimonian_laird, inverse_variance_fixed
 
@@ -38,11 +39,21 @@ def freeman_tukey(x: ArrayLike, n: ArrayLike) -> EffectSizes:
     Variance ``1/(n + 0.5)`` (Freeman & Tukey 1950, Ann Math Stat 21:607-611; Stata
     ``metaprop, ftt``). No continuity correction is needed for x = 0 or x = n. Equals twice
     metafor's ``escalc(measure="PFT")`` yi, with 4 times its vi. Hand-written (two lines):
-    statsmodels has no double arcsine transform.
+    statsmodels has no double arcsine transform. ValueError naming the study for a missing or
+    negative count, ``n <= 0`` and ``x > n`` (metafor's checks; like metafor, fractional
+    counts are accepted, since the back-transform evaluates it at the harmonic mean of n).
     """
-    x, n = np.asarray(x, float), np.asarray(n, float)
-    if np.any(n <= 0) or np.any(x < 0) or np.any(x > n):
-        raise ValueError("need 0 <= x <= n and n > 0")
+    x, n = _validate.vector("x", x), _validate.vector("n", n)
+    _validate.same_length(x=x, n=n)
+    for name, arr in (("x", x), ("n", n)):
+        bad = ~np.isfinite(arr) | (arr < 0)
+        if bad.any():
+            i = _validate.first_bad(bad)
+            raise ValueError(f"{name} of study {i} is {float(arr[i])!r}: counts must be given and not negative")
+    if np.any(n <= 0):
+        i = _validate.first_bad(n <= 0)
+        raise ValueError(f"n of study {i} is {n[i]:g}: group sizes must be positive")
+    _validate.events_within(x, n, "x", "n")
     t = np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1)))
     return EffectSizes(yi=t, vi=1 / (n + 0.5), kept=np.ones(t.shape, dtype=bool))
 
@@ -62,8 +73,8 @@ def miller_inverse(t: ArrayLike, n: float) -> NDArray[np.float64]:
     (which applies it to ``2 * yi``) do.
     """
     t = np.atleast_1d(np.asarray(t, float))
-    lo = float(freeman_tukey(0, n).yi)
-    hi = float(freeman_tukey(n, n).yi)
+    lo = float(freeman_tukey(0, n).yi[0])
+    hi = float(freeman_tukey(n, n).yi[0])
     with np.errstate(invalid="ignore", divide="ignore"):
         s = np.sin(t)
         inner = 1 - (s + (s - 1 / s) / n) ** 2
@@ -77,6 +88,7 @@ def wilson_ci(x: ArrayLike, n: ArrayLike, level: float = 0.95) -> tuple[NDArray,
 
     Identical to ``metaprop``'s default ``cimethod(score)`` formula; clipped to [0, 1].
     """
+    _validate.check_level(level)
     lo, hi = proportion_confint(np.asarray(x, float), np.asarray(n, float), alpha=1 - level, method="wilson")
     return np.clip(np.asarray(lo, float), 0, 1), np.clip(np.asarray(hi, float), 0, 1)
 
@@ -104,6 +116,7 @@ def pooled_proportion(x: ArrayLike, n: ArrayLike, level: float = 0.95, min_k_ran
     ``metaprop x n, random ftt`` (see module docstring). Pass ``min_k_random=1`` to keep the
     random-effects model for 1-2 studies (metafor's behaviour) instead of metaprop's fallback.
     """
+    _validate.check_level(level)
     es = freeman_tukey(x, n)
     k = es.yi.size
     if k >= min_k_random:
@@ -112,7 +125,7 @@ def pooled_proportion(x: ArrayLike, n: ArrayLike, level: float = 0.95, min_k_ran
         res, model = inverse_variance_fixed(es.yi, es.vi, level=level), "fixed"
     hm = harmonic_mean(n)
     est, lo, hi = miller_inverse([res.estimate, res.ci_lower, res.ci_upper], hm)
-    t0 = float(freeman_tukey(0, hm).yi)
+    t0 = float(freeman_tukey(0, hm).yi[0])
     z = max(res.estimate - t0, 0.0) / res.se
     return PooledProportion(
         proportion=float(est),
