@@ -98,15 +98,31 @@ local function subfigure_div(div)
   end
   local cap = pandoc.Inlines(caption_prefix(label))
   if caption then cap:extend(caption.content) end
+  -- panels per row (Quarto's layout-ncol; default 2): 1 stacks them at full width
+  local ncol = math.max(1, math.floor(tonumber(div.attributes["layout-ncol"] or "2") or 2))
   local f = fmt()
   local out = pandoc.List({})
+  if f == "docx" then
+    -- Word has no figure grid (pandoc puts the panels in one table row, as thumbnails): the
+    -- panels follow each other at full width, then the figure's caption
+    for _, p in ipairs(panels) do
+      pandoc.walk_block(p, { Image = function(i) i.attributes["width"] = "100%" end })
+      out:insert(p)
+    end
+    out:insert(pandoc.Para(cap))
+    return { pandoc.Div(out, pandoc.Attr(div.identifier, { "subfigures" }, {})) }, false
+  end
   if f == "typst" then
-    -- a two-column grid of the panels, then one caption; the whole thing is a labelled figure
-    out:insert(pandoc.RawBlock("typst", "#figure(kind: image, supplement: none, gap: 0.8em, grid(columns: 2, gutter: 1em,"))
+    -- a grid of the panels, then one caption; the whole thing is a labelled figure
+    -- a figure of several rows of panels may continue on the next page (between rows), rather
+    -- than run off its page under its own caption
+    out:insert(pandoc.RawBlock("typst", "#[#show figure: set block(breakable: true)"))
+    out:insert(pandoc.RawBlock("typst", "#figure(kind: image, supplement: none, gap: 0.8em, grid(columns: " ..
+      ncol .. ", gutter: 1em,"))
     for _, p in ipairs(panels) do
       local img = nil
       pandoc.walk_block(p, { Image = function(i) img = i end })
-      out:insert(pandoc.RawBlock("typst", "[#block["))
+      out:insert(pandoc.RawBlock("typst", "[#block(breakable: false)["))
       if img then
         out:insert(pandoc.RawBlock("typst", '#align(left)[#text(weight: "bold")[' ..
           stringify(p.caption.long[1].content[1]) .. ']]'))
@@ -123,10 +139,11 @@ local function subfigure_div(div)
     out:insert(pandoc.RawBlock("typst", "), caption: ["))
     out:insert(pandoc.Plain(cap))
     out:insert(pandoc.RawBlock("typst", "]) <" .. div.identifier .. ">"))
+    out:insert(pandoc.RawBlock("typst", "]"))
     return out, false
   end
   -- html/docx: a Figure holding the panel figures
-  local attr = pandoc.Attr(div.identifier, { "subfigures" }, {})
+  local attr = pandoc.Attr(div.identifier, { "subfigures", "columns-" .. ncol }, {})
   return pandoc.Figure(panels, { pandoc.Plain(cap) }, attr), false
 end
 
