@@ -23,6 +23,7 @@ from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from docx.shared import Inches
 
 #: children of w:sectPr that come after w:lnNumType in the schema's sequence (ECMA-376 17.6.17)
 _AFTER_LINE_NUMBERS = ("w:pgNumType", "w:cols", "w:formProt", "w:vAlign", "w:noEndnote", "w:titlePg",
@@ -69,6 +70,14 @@ def submission_reference_docx(target: Path, base: Path | None = None, *, line_nu
             subprocess.run([_pandoc_path(), "--print-default-data-file", "reference.docx"], stdout=handle, check=True)
     document = Document(str(target))
     for section in document.sections:
+        if base is None:
+            # pandoc's template leaves the page to Word's locale default: fix US Letter with 1-inch
+            # margins, the 6.5-inch column the figures are drawn for (figures/forest.py FIG_WIDTH)
+            section.page_width, section.page_height = Inches(8.5), Inches(11)
+            section.left_margin = section.right_margin = Inches(1)
+            section.top_margin = section.bottom_margin = Inches(1)
+            section.header_distance = section.footer_distance = Inches(0.5)
+            section.gutter = Inches(0)  # w:pgMar's header, footer and gutter are required attributes
         if line_numbers:
             _line_numbers(section._sectPr)
         footer = section.footer

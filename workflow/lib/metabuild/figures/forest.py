@@ -61,15 +61,18 @@ METHOD_LABELS = {
 SQUARE_COLOUR = "#1f3b73"
 SUBTOTAL_FILL = "#8c8c8c"
 OVERALL_FILL = "#000000"
-FS = 7.0  # table text, points (the table must fit a 7-inch page width)
-SMALL = 6.5  # footnote-size text under diamonds
+# Sizes at print size: the figure is drawn at the text width of the documents (FIG_WIDTH), so it
+# prints 1:1 and no text falls under the 7 pt journals ask for (tests/test_figure_legibility.py).
+FS = 7.0  # table text, points
+SMALL = 7.0  # footnote-size text under diamonds
 
 ROW_IN = 0.185  # height of one table row, inches
-COL_GAP = 0.10  # space between text columns, inches
+COL_GAP = 0.06  # space between text columns, inches
 PLOT_GAP = 0.12  # space between the text columns and the plot, inches
 MARGIN = 0.08  # figure margin, inches
-FIG_WIDTH = 7.0  # target figure width, inches
-MIN_PLOT_W = 1.8  # the plot panel is never narrower than this, inches
+FIG_WIDTH = 6.5  # target figure width, inches: the text width of a Letter page with 1-inch margins
+# (the Word documents) and within the A4 PDF's 6.6-inch column
+MIN_PLOT_W = 1.3  # the plot panel is never narrower than this, inches
 MAX_SQUARE_PT = 9.0  # side of the largest study square, points
 MIN_SQUARE_PT = 3.0
 #: Above this many studies a forest plot drops its per-study table (see :func:`build_forest`).
@@ -222,6 +225,10 @@ def _draw_table_forest(
     for c in cols:
         w = text_width(c.header, FS, weight="bold")
         for r in rows:
+            # a subgroup label row has no other cell: it runs across the empty columns beside it
+            # instead of widening the first column (and the figure) by its own length
+            if r.kind == "label" and len(r.cells) == 1:
+                continue
             if c.key in r.cells:
                 w = max(w, text_width(r.cells[c.key], FS, weight="bold" if r.bold else "normal"))
         c.width = w
