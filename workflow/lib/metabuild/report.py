@@ -8,7 +8,8 @@ reason, in this order of precedence:
    (a P that does not follow from its CI, a CI not symmetric on its scale, a percentage not
    following from its counts, the same quantity printed with two values);
 2. ``study set differs``: the number draws on a trial the published article did not include,
-   or the article included a trial the data no longer hold (the trials are named). The
+   or the article included a trial the data no longer hold (the trials are named; under 1.
+   the reason names them too). The
    article's trials are those its Table 1 lists: the ``table1.<study_id>.*`` rows of
    ``data/published_values.csv`` (see :func:`published_trials`);
 3. ``reconstructed inputs``: the data rows behind the number were reconstructed (their
@@ -407,7 +408,8 @@ def reproduction_report(
             if matches:
                 status, reason = "match", ""
             elif flags:
-                status, reason = "inconsistent in paper", "; ".join(flags)
+                # the paper's own contradiction stays the status; a changed trial set is named too
+                status, reason = "inconsistent in paper", "; ".join([*flags, *filter(None, [set_reason])])
             elif set_reason:
                 status, reason = "study set differs", set_reason
             elif _uses_reconstructed(entry, reconstructed) and entry["kind"] not in ("count", "constant"):
