@@ -51,7 +51,7 @@ rule reproduction_report:
         published=data_file("published_values.csv"),
         grade=data_file("grade.csv"),
         # every data file: the report reads their `source` (reconstructed rows) and study ids
-        data=[f for f in ws.data_files(DATA_DIR) if not f.endswith(("/published_values.csv", "/grade.csv"))],
+        data=[data_file(f) for f in ws.DATA_FILES if f not in ("published_values.csv", "grade.csv")],
         sensitivity=[f"{RESULTS}/reports/sensitivity_plausible.json"] if config.get("sensitivity") else [],
         code=library("report", "stats/consistency", "stats/power", "formatting", "tables"),
         script=job_script("reproduction_report"),
