@@ -8,10 +8,9 @@ reason, in this order of precedence:
    (a P that does not follow from its CI, a CI not symmetric on its scale, a percentage not
    following from its counts, the same quantity printed with two values);
 2. ``study set differs``: the number draws on a trial the published article did not include,
-   or the article included a trial the data no longer hold (the trials are named; under 1.
-   the reason names them too). The
-   article's trials are those its Table 1 lists: the ``table1.<study_id>.*`` rows of
-   ``data/published_values.csv`` (see :func:`published_trials`);
+   or the article included a trial the data no longer hold (the trials are named, also in the
+   reason of a value under 1.). The article's trials are those its Table 1 lists: the
+   ``table1.<study_id>.*`` rows of ``data/published_values.csv`` (see :func:`published_trials`);
 3. ``reconstructed inputs``: the data rows behind the number were reconstructed (their
    ``source`` says so), so the study-level inputs are not the authors' own;
 4. ``unexplained``.
