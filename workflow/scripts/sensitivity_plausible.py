@@ -53,7 +53,7 @@ write_json(
     snakemake.output[0],
     {
         "rows": rows,
-        "label": snakemake.params.label,
+        "label": config["sensitivity"]["label"],  # also a param of the rule: a new label reruns the job
         # the refit's smallest SD among the rows used (all of them unless the data dropped some)
         "min_sd_plausible": float(plausible["sd"].min())
         if trials["min_sd_replaced"] is None
