@@ -92,31 +92,45 @@ def test_subgroup_levels_follow_derived_attribute(real_data):
 
 
 def test_digest_changes_only_for_dependent_analyses(real_data):
+    """Editing one pain cell moves the digest of exactly the analyses that read its row (as
+    their results record); the row is one the primary analysis reads, whichever trial that is."""
     before = workflow_support.analysis_digests(CONFIG["analyses"], real_data, CONFIG)
+    used = {
+        name: set(analysis.run_analysis(name, spec, real_data, CONFIG)["data_rows"].get("pain_scores.csv", []))
+        for name, spec in CONFIG["analyses"].items()
+    }
+    frame = real_data.pain_scores
+    edited = min(used["primary"])
     changed = copy.deepcopy(real_data)
-    frame = changed.pain_scores
-    row = frame.index[(frame["primary"].astype(bool)) & (frame["arm"] == "ketamine")][0]
-    frame.loc[row, "sd"] = frame.loc[row, "sd"] + 0.5
+    row = changed.pain_scores.index[changed.pain_scores["_row"] == edited][0]
+    changed.pain_scores.loc[row, "sd"] = frame.loc[row, "sd"] + 0.5
     after = workflow_support.analysis_digests(CONFIG["analyses"], changed, CONFIG)
     moved = {name for name in before if before[name] != after[name]}
-    primary_like = {
-        n
-        for n, s in CONFIG["analyses"].items()
-        if s["outcome"] == "pain" and s.get("timepoint", "primary") == "primary"
-    }
-    assert primary_like <= moved
-    assert not moved & {"responders", "nausea", "headache", "tiredness", "psychotomimetic"}
+    assert moved == {name for name, rows in used.items() if edited in rows}
+    assert "primary" in moved and not moved & {n for n, s in CONFIG["analyses"].items() if s["outcome"] != "pain"}
 
 
 def test_digest_of_moderator_column(real_data):
-    """Editing a study's setting moves only the analyses that read the setting."""
+    """Editing a study's setting moves only the analyses that group or filter by an attribute
+    resting on the setting column (from the configuration)."""
     before = workflow_support.analysis_digests(CONFIG["analyses"], real_data, CONFIG)
+    study = analysis.run_analysis("setting", CONFIG["analyses"]["setting"], real_data, CONFIG)["study_ids"][0]
     changed = copy.deepcopy(real_data)
-    changed.studies.loc[changed.studies.index[0], "setting"] = (
-        "outpatient" if changed.studies.iloc[0]["setting"] == "inpatient" else "inpatient"
+    at = changed.studies.index[changed.studies["study_id"] == study][0]
+    changed.studies.loc[at, "setting"] = (
+        "outpatient" if changed.studies.loc[at, "setting"] == "inpatient" else "inpatient"
     )
     after = workflow_support.analysis_digests(CONFIG["analyses"], changed, CONFIG)
-    assert {n for n in before if before[n] != after[n]} == {"setting"}
+    readers = {
+        name
+        for name, spec in CONFIG["analyses"].items()
+        if any(
+            "setting" in analysis.attribute_columns(a, CONFIG)
+            for a in [*(spec.get("where") or {}), *filter(None, [spec.get("moderator")])]
+        )
+    }
+    assert "setting" in readers
+    assert {n for n in before if before[n] != after[n]} == readers
 
 
 def test_config_check_rejects_unsafe_and_dangling_names():

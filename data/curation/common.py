@@ -103,3 +103,37 @@ def write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
         w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[dict]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def data_study_ids() -> list[str]:
+    """The trials data/studies.csv holds now (the published article's, or others since)."""
+    return [r["study_id"] for r in read_csv_rows(DATA / "studies.csv")[1]]
+
+
+def merge_trial_rows(path: Path, written: list[dict], known: set[str]) -> list[dict]:
+    """The rows a curation script writes to the data file ``path``, merged with that file's
+    rows of trials the script does not know.
+
+    A script reconstructs the trials of the published article (``known``). Rows of any other
+    trial (one added since, extracted from its report) are kept exactly as they are, after
+    the script's rows; the script's rows of a trial data/studies.csv no longer holds (removed
+    since) are not written. Both are reported by name.
+    """
+    present = set(data_study_ids())
+    rows = [r for r in written if r["study_id"] in present]
+    dropped = sorted({r["study_id"] for r in written} - present)
+    kept: list[dict] = []
+    if path.exists():
+        kept = [r for r in read_csv_rows(path)[1] if r["study_id"] not in known]
+    for study in sorted({r["study_id"] for r in kept}):
+        n = sum(r["study_id"] == study for r in kept)
+        print(f"{path.name}: {study} is not a trial this script reconstructs; its {n} rows are kept as entered")
+    for study in dropped:
+        print(f"{path.name}: {study} is not in data/studies.csv; its reconstructed rows are not written")
+    return rows + kept

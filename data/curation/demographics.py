@@ -61,8 +61,16 @@ def main() -> None:
         reader = csv.DictReader(f)
         fields = reader.fieldnames
         rows = list(reader)
-    assert {r["study_id"] for r in rows} == set(ASSIGNED), "study ids differ from ASSIGNED"
+    # A trial of the published article is assigned its placeholder values; any other trial (added
+    # since, its age and sex taken from its report) keeps its row as entered.
+    present = {r["study_id"] for r in rows}
+    for study in sorted(present - set(ASSIGNED)):
+        print(f"{study}: not a trial of the published article; its age/sex columns are kept as entered")
+    for study in sorted(set(ASSIGNED) - present):
+        print(f"{study}: a trial of the published article that {STUDIES.relative_to(ROOT)} no longer holds")
     for r in rows:
+        if r["study_id"] not in ASSIGNED:
+            continue
         age, fem = ASSIGNED[r["study_id"]]
         r["age_years"] = f"{age:g}"
         r["female_percent"] = f"{fem:g}"

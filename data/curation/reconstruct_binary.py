@@ -30,7 +30,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, OUT, check_value, fmt, md_table, published_for, read_published, write_csv  # noqa: E402
+from common import (  # noqa: E402
+    DATA,
+    OUT,
+    check_value,
+    fmt,
+    md_table,
+    merge_trial_rows,
+    published_for,
+    read_published,
+    write_csv,
+)
 
 from metabuild.stats.effects import log_risk_ratio, zero_cell_corrected  # noqa: E402
 from metabuild.stats.pooling import cochran_q, dersimonian_laird, mantel_haenszel_log_rr  # noqa: E402
@@ -534,10 +544,12 @@ def main() -> None:
         )
     if not args.no_write:
         if het == HETEROGENEITY:
+            # trials the script does not reconstruct (added since) keep their extracted rows
+            known = {t.study for o in OUTCOMES for t in [*o.trials, *o.optional]} | {r[0] for r in SINGLE_ARM}
             write_csv(
                 DATA / "binary_outcomes.csv",
                 ["study_id", "outcome", "arm", "events", "n", "definition", "source"],
-                rows_out,
+                merge_trial_rows(DATA / "binary_outcomes.csv", rows_out, known),
             )
             (OUT / "residuals_binary.md").write_text("\n".join(lines), encoding="utf-8")
             print("wrote data/binary_outcomes.csv, data/curation/output/residuals_binary.md")

@@ -33,6 +33,8 @@ ws.check_config(config)
 DATA_DIR = config["data_dir"]
 RESULTS = config["results_dir"]
 ANALYSES = config["analyses"]
+# hashed before loading: jobs run only on these bytes (run_job), never on a later edit
+PLANNED = ws.planned_data_hashes(DATA_DIR, workflow.is_main_process)
 DATA = ws.load_valid_dataset(DATA_DIR)
 ws.check_study_sets(config, DATA)
 DIGESTS = ws.analysis_digests(ANALYSES, DATA, config)
@@ -66,14 +68,15 @@ def run_job(rule_name, input, output, params, wildcards, log):
     1.5 s starting Python and importing for 0.1 to 0.5 s of work; the script files and what
     they see as `snakemake` are the same (see workflow/lib/metabuild/workers.py).
     """
-    workers.run_script(
-        input.script,
-        rule_name=rule_name,
-        input=input,
-        output=output,
-        params=params,
-        wildcards=wildcards,
-        log=log,
-        config=config,
-        workers=workflow.cores,
-    )
+    with ws.data_as_planned(PLANNED, input):
+        workers.run_script(
+            input.script,
+            rule_name=rule_name,
+            input=input,
+            output=output,
+            params=params,
+            wildcards=wildcards,
+            log=log,
+            config=config,
+            workers=workflow.cores,
+        )

@@ -30,12 +30,14 @@ rule sensitivity_plausible:
         plausible=config.get("sensitivity", {}).get("pain_scores", "no-sensitivity-configured"),
         data=ancient(data_file("pain_scores.csv")),
         studies=ancient(data_file("studies.csv")),
-        code=library("analysis", "stats/pooling", "stats/metareg"),
+        code=library("analysis", "sensitivity", "stats/pooling", "stats/metareg"),
         script=job_script("sensitivity_plausible"),
     output:
         f"{RESULTS}/reports/sensitivity_plausible.json",
     params:
+        # the pain analyses' digests cover the cells and configuration they read
         digest=lambda w: "|".join(DIGESTS[n] for n, s in ANALYSES.items() if s["outcome"] == "pain"),
+        label=config.get("sensitivity", {}).get("label"),
     log:
         f"{RESULTS}/logs/sensitivity_plausible.log",
     run:
@@ -48,6 +50,8 @@ rule reproduction_report:
         numbers=f"{RESULTS}/numbers.json",
         published=data_file("published_values.csv"),
         grade=data_file("grade.csv"),
+        # every data file: the report reads their `source` (reconstructed rows) and study ids
+        data=[data_file(f) for f in ws.DATA_FILES if f not in ("published_values.csv", "grade.csv")],
         sensitivity=[f"{RESULTS}/reports/sensitivity_plausible.json"] if config.get("sensitivity") else [],
         code=library("report", "stats/consistency", "stats/power", "formatting", "tables"),
         script=job_script("reproduction_report"),

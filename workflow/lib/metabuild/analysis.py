@@ -234,6 +234,35 @@ def analysis_rows(
     return table, outcome_file, rows, used_columns
 
 
+def config_dependencies(name: str, spec: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The configuration an analysis' result depends on, besides ``data_dir``.
+
+    Its own specification; the definition (column, operator, threshold, levels) of every
+    derived attribute it filters (``where``) or groups (``moderator``) by, following an
+    attribute defined on another; the labels of its moderator's levels (printed in its
+    result); and the reference weight when an attribute rests on the cumulative dose.
+    Every other configuration entry leaves the result unchanged (tests/test_stale_builds.py
+    checks this by changing them).
+    """
+    derived = config.get("derived_attributes", {})
+    attributes = list(spec.get("where") or {}) + ([spec["moderator"]] if spec.get("moderator") else [])
+    definitions: dict[str, Any] = {}
+    raw_columns: set[str] = set()
+    for attribute in attributes:
+        while attribute in derived and attribute not in definitions:
+            definitions[attribute] = derived[attribute]
+            attribute = derived[attribute]["column"]
+        raw_columns.add(attribute)
+    dependencies: dict[str, Any] = {"spec": dict(spec), "derived_attributes": definitions}
+    moderator = spec.get("moderator")
+    if moderator in derived:
+        labels = config.get("level_labels", {})
+        dependencies["level_labels"] = {level: labels.get(level) for level in derived[moderator]["levels"]}
+    if raw_columns & set(COMPUTED_COLUMN_INPUTS):  # a computed column (the cumulative dose) needs the weight
+        dependencies["reference_weight_kg"] = config["protocol"]["reference_weight_kg"]["value"]
+    return dependencies
+
+
 def dependency_digest(
     name: str,
     spec: Mapping[str, Any],
@@ -241,22 +270,19 @@ def dependency_digest(
     config: Mapping[str, Any],
     table: pd.DataFrame | None = None,
 ) -> str:
-    """SHA-256 of exactly the data cells an analysis reads.
+    """SHA-256 of exactly the data cells and configuration entries an analysis reads.
 
     The workflow passes it as a Snakemake ``param``: a job reruns when (and only when) a
-    cell it depends on changes, not whenever its (shared) data file is touched.
+    cell it depends on changes, not whenever its (shared) data file is touched, and when a
+    configuration entry it depends on changes (:func:`config_dependencies`: a derived
+    attribute's threshold, say), not when another analysis' entry does.
     """
     table, outcome_file, rows, used_columns = analysis_rows(name, spec, data, config, table)
     payload = {
         "studies": table[used_columns].astype(str).values.tolist(),
         "rows": rows.drop(columns=["_row"]).astype(str).values.tolist(),
-        "spec": dict(spec),
-        "derived": {c: config.get("derived_attributes", {}).get(c) for c in used_columns},
+        "config": config_dependencies(name, spec, config),
     }
-    if "cumulative_dose_mg" in sum((attribute_columns(c, config) for c in used_columns), []) or any(
-        c in COMPUTED_COLUMN_INPUTS["cumulative_dose_mg"] for c in used_columns
-    ):
-        payload["weight"] = config["protocol"]["reference_weight_kg"]["value"]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

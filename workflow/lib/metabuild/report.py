@@ -7,9 +7,13 @@ reason, in this order of precedence:
 1. ``inconsistent in paper``: a statcheck-style check of the *published* numbers flags it
    (a P that does not follow from its CI, a CI not symmetric on its scale, a percentage not
    following from its counts, the same quantity printed with two values);
-2. ``reconstructed inputs``: the data rows behind the number were reconstructed (their
+2. ``study set differs``: the number draws on a trial the published article did not include,
+   or the article included a trial the data no longer hold (the trials are named, also in the
+   reason of a value under 1.). The article's trials are those its Table 1 lists: the
+   ``table1.<study_id>.*`` rows of ``data/published_values.csv`` (see :func:`published_trials`);
+3. ``reconstructed inputs``: the data rows behind the number were reconstructed (their
    ``source`` says so), so the study-level inputs are not the authors' own;
-3. ``unexplained``.
+4. ``unexplained``.
 
 It also runs the consistency gate over the project's own numbers (CI/P/I2 agree, flow
 counts add up); each failure is reported by key.
@@ -33,6 +37,7 @@ from metabuild.stats import consistency
 STATUS_ORDER = [
     "match",
     "inconsistent in paper",
+    "study set differs",
     "reconstructed inputs",
     "unexplained",
     "not reproduced",
@@ -200,6 +205,105 @@ def _reconstructed_rows(data_dir: Path) -> dict[str, set[int]]:
     return rows
 
 
+def published_trials(published: pd.DataFrame) -> list[str] | None:
+    """The trials of the published article: the study ids of its Table 1 rows
+    (``table1.<study_id>.<field>`` keys of ``data/published_values.csv``), sorted.
+
+    Derived, not declared a second time in the configuration: published_values.csv is by
+    definition what the article printed, and its Table 1 has one row per included trial, so
+    the set is already data there and adding or removing a trial in the data never touches
+    it. When the article's trial count (``studies.count``) is also recorded, the two must
+    agree. None when no Table 1 row is recorded (the set is unknown).
+    """
+    keys = published["key"].astype(str).str.split(".")
+    trials = sorted({parts[1] for parts in keys if len(parts) == 3 and parts[0] == "table1"})
+    if not trials:
+        return None
+    counts = {
+        float(value)
+        for key, value in zip(published["key"], published.get("value", []), strict=False)
+        if key == "studies.count" and _number(value) is not None
+    }
+    if counts and counts != {float(len(trials))}:
+        printed = ", ".join(f"{c:g}" for c in sorted(counts))
+        raise ValueError(
+            f"data/published_values.csv: Table 1 rows (table1.<study_id>.*) name {len(trials)} trials "
+            f"({', '.join(trials)}) but studies.count is {printed}"
+        )
+    return trials
+
+
+def _trials_by_row(data_dir: Path) -> dict[str, list[str]]:
+    """file name -> the study id of each row (index = row number - 2), for files with one."""
+    out: dict[str, list[str]] = {}
+    for path in data_dir.glob("*.csv"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "study_id" in frame:
+            out[path.name] = list(frame["study_id"])
+    return out
+
+
+def _number_trials(
+    entry: Mapping[str, Any], trials_by_row: Mapping[str, list[str]], upstream: Mapping[str, set[str]]
+) -> set[str]:
+    """The trials a registry number draws on: those of the data rows it records, and those of
+    the results it was computed from (Table 2's numbers read the analyses' results)."""
+    provenance = entry.get("provenance", {})
+    trials: set[str] = set()
+    for file, rows in provenance.get("data_rows", {}).items():
+        ids = trials_by_row.get(file)
+        if ids is not None:
+            trials |= {ids[r - 2] for r in rows if 0 <= r - 2 < len(ids)}
+    for item in provenance.get("inputs", []):
+        trials |= upstream.get(item.get("path", ""), set())
+    return trials
+
+
+def _trial_sets(numbers: Mapping[str, Any], data_dir: Path) -> dict[str, set[str]]:
+    """key -> trials drawn on, for every registry number."""
+    trials_by_row = _trials_by_row(data_dir)
+    direct = {key: _number_trials(entry, trials_by_row, {}) for key, entry in numbers.items()}
+    upstream: dict[str, set[str]] = defaultdict(set)
+    for key, entry in numbers.items():
+        upstream[entry.get("output", "")] |= direct[key]
+    return {key: _number_trials(entry, trials_by_row, upstream) for key, entry in numbers.items()}
+
+
+def study_set(published: pd.DataFrame, data_dir: Path) -> dict[str, Any] | None:
+    """The published article's trials beside the data's: ``published``, ``data``, ``added``
+    (in the data, not in the article) and ``removed`` (in the article, not in the data);
+    None when the article's set is unknown."""
+    article = published_trials(published)
+    path = data_dir / "studies.csv"
+    if article is None or not path.exists():
+        return None
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    present = sorted(set(frame["study_id"]))
+    return {
+        "published": article,
+        "data": present,
+        "added": sorted(set(present) - set(article)),
+        "removed": sorted(set(article) - set(present)),
+        "labels": dict(zip(frame["study_id"], frame.get("label", frame["study_id"]), strict=True)),
+    }
+
+
+def _study_set_reason(trials: set[str], differs: Mapping[str, Any] | None) -> str:
+    """Why a number's study set differs from the article's ("" when it does not)."""
+    if not differs or not trials:
+        return ""
+    added = sorted(trials & set(differs["added"]))
+    parts = []
+    if added:
+        parts.append(f"computed with {', '.join(added)}, which the published article did not include")
+    if differs["removed"]:
+        parts.append(
+            f"computed without {', '.join(differs['removed'])}, which the published article included "
+            "and the data no longer hold"
+        )
+    return "; ".join(parts)
+
+
 def _uses_reconstructed(entry: Mapping[str, Any], reconstructed: Mapping[str, set[int]]) -> bool:
     for file, rows in entry.get("provenance", {}).get("data_rows", {}).items():
         if reconstructed.get(file, set()) & set(rows):
@@ -265,6 +369,8 @@ def reproduction_report(
     for k, v in _grade_findings(published, Path(data_dir)).items():
         findings[k].extend(v)
     reconstructed = _reconstructed_rows(Path(data_dir))
+    differs = study_set(published, Path(data_dir))
+    trials_of = _trial_sets(numbers, Path(data_dir)) if differs and (differs["added"] or differs["removed"]) else {}
     rows = []
     for row in published.itertuples():
         entry = numbers.get(row.key)
@@ -300,10 +406,14 @@ def reproduction_report(
                 text=entry["text"],
                 difference=comparison["difference"] if comparison else None,
             )
+            set_reason = _study_set_reason(trials_of.get(row.key, set()), differs)
             if matches:
                 status, reason = "match", ""
             elif flags:
-                status, reason = "inconsistent in paper", "; ".join(flags)
+                # the paper's own contradiction stays the status; a changed trial set is named too
+                status, reason = "inconsistent in paper", "; ".join([*flags, *filter(None, [set_reason])])
+            elif set_reason:
+                status, reason = "study set differs", set_reason
             elif _uses_reconstructed(entry, reconstructed) and entry["kind"] not in ("count", "constant"):
                 status, reason = "reconstructed inputs", "computed from reconstructed study-level data"
             else:
@@ -318,7 +428,7 @@ def reproduction_report(
     summary["published_values"] = len(rows)
     summary["gate_failures"] = sum("waived" not in g for g in gate)
     summary["gate_waived"] = len(gate) - summary["gate_failures"]
-    data = {"summary": summary, "rows": rows, "gate": gate, "sensitivity": sensitivity}
+    data = {"summary": summary, "rows": rows, "gate": gate, "sensitivity": sensitivity, "study_set": differs}
     sens = _sensitivity_markdown(sensitivity)
     return Report(data=data, markdown=_markdown(data) + sens, html=_html(data), appendix=_appendix(data) + sens)
 
@@ -349,6 +459,10 @@ def _sensitivity_markdown(sensitivity: Mapping[str, Any] | None) -> str:
     ]
     for row in sensitivity["rows"]:
         lines.append(f"| `{row['key']}` | {_cell(show(row['data']))} | {_cell(show(row['plausible']))} |")
+    extracted = sensitivity.get("trials", {}).get("as_extracted", [])
+    if extracted:
+        names = ", ".join(f"{_cell(t['label'])} (`{t['study_id']}`)" for t in extracted)
+        lines += ["", f"Trials the refit does not cover enter as extracted, with their data rows unchanged: {names}."]
     return "\n".join(lines) + "\n"
 
 
@@ -366,11 +480,12 @@ def _markdown(data: Mapping[str, Any]) -> str:
         "Each number the published paper prints, beside the value this build reproduces. "
         "A value matches when it rounds to the printed text.",
         "",
-        "| Published values | Match | Inconsistent in paper | Reconstructed inputs | Unexplained "
-        "| Not reproduced | Extracted input |",
-        "|--:|--:|--:|--:|--:|--:|--:|",
-        f"| {s['published_values']} | {s['match']} | {s['inconsistent in paper']} | {s['reconstructed inputs']} "
-        f"| {s['unexplained']} | {s['not reproduced']} | {s['extracted input']} |",
+        *_study_set_lines(data.get("study_set")),
+        "| Published values | Match | Inconsistent in paper | Study set differs | Reconstructed inputs "
+        "| Unexplained | Not reproduced | Extracted input |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"| {s['published_values']} | {s['match']} | {s['inconsistent in paper']} | {s['study set differs']} "
+        f"| {s['reconstructed inputs']} | {s['unexplained']} | {s['not reproduced']} | {s['extracted input']} |",
         "",
         "| Key | Where printed | Printed | Reproduced | Difference | Status | Reason | Curator's note |",
         "|:--|:--|--:|--:|--:|:--|:--|:--|",
@@ -394,6 +509,24 @@ def _markdown(data: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _study_set_lines(differs: Mapping[str, Any] | None) -> list[str]:
+    """A paragraph naming the trials added to or removed from the published article's set
+    (nothing when the data hold exactly the article's trials)."""
+    if not differs or not (differs["added"] or differs["removed"]):
+        return []
+
+    def named(ids: list[str]) -> str:
+        return ", ".join(f"{_cell(differs['labels'][i])} (`{i}`)" if i in differs["labels"] else f"`{i}`" for i in ids)
+
+    parts = [f"The data hold {len(differs['data'])} trials; the published article had {len(differs['published'])}."]
+    if differs["added"]:
+        parts.append(f"Added since: {named(differs['added'])}.")
+    if differs["removed"]:
+        parts.append(f"No longer in the data: {named(differs['removed'])}.")
+    parts.append('A value that differs because of this is marked "study set differs".')
+    return [" ".join(parts), ""]
+
+
 def _cell(value: Any) -> str:
     text = str(value).replace("|", "\\|")
     # a cell must not begin with "=": Typst would read it as a heading
@@ -406,10 +539,12 @@ def _appendix(data: Mapping[str, Any]) -> str:
     lines = [
         f"Of {s['published_values']} values printed in the article, {s['match']} are reproduced within their "
         f"printed rounding; {s['inconsistent in paper']} contradict the article's own numbers; "
-        f"{s['reconstructed inputs']} differ where the study-level inputs had to be reconstructed; "
+        + (f"{s['study set differs']} differ because the set of trials differs; " if s["study set differs"] else "")
+        + f"{s['reconstructed inputs']} differ where the study-level inputs had to be reconstructed; "
         f"{s['unexplained']} are unexplained; {s['not reproduced']} have no counterpart in this build; and "
         f"{s['extracted input']} are study-level facts read from Table 1 into the data.",
         "",
+        *_study_set_lines(data.get("study_set")),
         "| Key | Where printed | Printed | Reproduced | Status and reason |",
         "|:--|:--|--:|--:|:--|",
     ]

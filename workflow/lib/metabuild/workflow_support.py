@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,74 @@ def load_valid_dataset(data_dir: str, cache_dir: str = ".snakemake/metabuild") -
 def analysis_digests(analyses: Mapping[str, Any], dataset: Any, config: Mapping[str, Any]) -> dict[str, str]:
     table = analysis.study_table(dataset.studies, config)  # once, not once per analysis
     return {name: analysis.dependency_digest(name, spec, dataset, config, table) for name, spec in analyses.items()}
+
+
+#: environment variable carrying the planned data hashes from the Snakemake process that planned
+#: the build to the job processes it starts (when jobs do not run in that process)
+PLANNED_HASHES_VARIABLE = "METABUILD_PLANNED_DATA_SHA256"
+
+
+class DataChangedError(RuntimeError):
+    """A data file changed between planning the build and running (or finishing) a job."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _data_paths(data_dir: str) -> list[Path]:
+    directory = Path(data_dir)
+    # every CSV under data/ (the curation outputs too: the sensitivity job reads one) and the schemas
+    return sorted([*directory.rglob("*.csv"), *directory.glob("schemas/*.json")])
+
+
+def planned_data_hashes(data_dir: str, main_process: bool = True) -> dict[str, str]:
+    """SHA-256 of every data file (``data_dir/*.csv`` and its schemas) as the build is planned.
+
+    The Snakefile calls this before it loads the dataset, so the DAG (and the per-job digests)
+    rest on these bytes or on later ones; :func:`data_as_planned` then refuses a job whose
+    data files no longer have them. The main Snakemake process records the hashes and hands
+    them to the job processes it starts through the environment (a job process parses the
+    Snakefile again, after the edit, and must not take the edited files as planned).
+    """
+    inherited = os.environ.get(PLANNED_HASHES_VARIABLE)
+    if not main_process and inherited:
+        return json.loads(inherited)
+    hashes = {os.path.normpath(str(path)): _sha256(path) for path in _data_paths(data_dir)}
+    if main_process:
+        os.environ[PLANNED_HASHES_VARIABLE] = json.dumps(hashes)
+    return hashes
+
+
+def check_planned_data(planned: Mapping[str, str], paths: Iterable[Any], when: str = "") -> None:
+    """Raise :class:`DataChangedError` naming each of ``paths`` (a job's inputs) that is a data
+    file whose bytes differ from the planned ones (or that has gone). Paths that are not data
+    files (scripts, results) are Snakemake's to track."""
+    problems = []
+    for path in paths:
+        name = os.path.normpath(str(path))
+        if name not in planned:
+            continue
+        now = _sha256(Path(name)) if Path(name).exists() else "(file missing)"
+        if now != planned[name]:
+            problems.append(
+                f"{name} changed after the build was planned{when} (planned sha256 {planned[name]}, now {now}); "
+                "rerun snakemake"
+            )
+    if problems:
+        raise DataChangedError("\n".join(problems))
+
+
+@contextmanager
+def data_as_planned(planned: Mapping[str, str], paths: Iterable[Any]) -> Iterator[None]:
+    """Run a job only on the data the DAG was planned on: its data inputs are checked before
+    the job (a file edited since planning: the job does not start) and after it (a file edited
+    while the job ran: the job fails, and Snakemake deletes its outputs). Either way the build
+    stops with the file's name instead of mixing old and new data in one set of results."""
+    paths = list(paths)
+    check_planned_data(planned, paths)
+    yield
+    check_planned_data(planned, paths, when=", during this job")
 
 
 def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
