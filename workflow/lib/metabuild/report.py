@@ -426,7 +426,7 @@ def reproduction_report(
                 status, reason = "reconstructed inputs", "computed from reconstructed study-level data"
             elif row.key.endswith(".n_nonoverlapping"):
                 status = "reconstructed inputs"
-                reason = "counted from the trials' CIs, which are reconstructed (the article shows them only as a figure)"
+                reason = "counted from the trials' CIs, which are reconstructed (the article only draws them)"
             else:
                 status, reason = "unexplained", "no check explains the difference"
             record.update(status=status, reason=reason)
