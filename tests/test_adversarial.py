@@ -612,6 +612,42 @@ def test_outcome_and_measure_must_fit(project_config, real_data, outcome, measur
     assert "analyses.primary." in _check_data(config, real_data)
 
 
+def test_risk_ratio_without_any_event_refused(project_config, real_data):
+    data = copy.copy(real_data)
+    binary = real_data.binary_outcomes.copy()
+    binary.loc[binary["outcome"] == "nausea", "events"] = 0
+    data.binary_outcomes = binary
+    message = _check_data(project_config, data)
+    assert "analyses.nausea: selects no study" in message and "an event" in message
+
+
+def test_grade_outcome_without_judgements_refused(project_config, real_data):
+    config = copy.deepcopy(project_config)
+    config["grade"]["no_such_outcome"] = {"analysis": "primary", "label": "x"}
+    assert "grade.no_such_outcome: grade.csv has no judgement" in _check_data(config, real_data)
+
+
+@pytest.mark.parametrize("value", ["seventy", None, -70, True], ids=repr)
+def test_protocol_weight_must_be_a_positive_number(project_config, value):
+    config = copy.deepcopy(project_config)
+    config["protocol"]["reference_weight_kg"]["value"] = value
+    assert "protocol.reference_weight_kg.value" in _check(config)
+
+
+def test_invalid_sensitivity_file_stops_before_jobs(tmp_path):
+    """The sensitivity analysis reads its own pain-scores file; it is validated with the data
+    (it used to fail only in its job)."""
+    from snakemake.exceptions import WorkflowError
+
+    plausible = tmp_path / "plausible.csv"
+    shutil.copy(ROOT / "data" / "curation" / "output" / "plausible_fit.csv", plausible)
+    _set(plausible, 3, "sd", "1e308")
+    with pytest.raises(WorkflowError, match=r'plausible\.csv, row 3, column "sd"'):
+        ws.load_valid_dataset(
+            str(ROOT / "data"), cache_dir=str(tmp_path / "cache"), extra={str(plausible): "pain_scores"}
+        )
+
+
 # ============================================================================ 4. figures
 def _subgroup_result(real_data, project_config) -> dict:
     name = next(n for n, s in project_config["analyses"].items() if s.get("moderator"))

@@ -42,7 +42,7 @@ ws.check_config(config)
 DATA_DIR = config["data_dir"]
 RESULTS = config["results_dir"]
 ANALYSES = config["analyses"]
-DATA = ws.load_valid_dataset(DATA_DIR)
+DATA = ws.load_valid_dataset(DATA_DIR, extra=ws.extra_tables(config))
 ws.check_config_against_data(config, DATA)
 DIGESTS = ws.analysis_digests(ANALYSES, DATA, config)
 LIB = "workflow/lib/metabuild"

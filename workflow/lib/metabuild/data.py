@@ -66,6 +66,7 @@ __all__ = [
     "load_dataset",
     "load_schema",
     "validate_dataset",
+    "validate_table",
 ]
 
 #: table name -> file name, in dependency order (studies first).
@@ -694,6 +695,22 @@ def validate_dataset(data_dir: Path, schema_dir: Path | None = None) -> None:
         if not file_problems:
             clean[name] = _records(rows)
     problems += _cross_file(clean, names, schemas)
+    if problems:
+        raise DataValidationError(problems)
+
+
+def validate_table(path: Path, name: str, schema_dir: Path) -> None:
+    """Check one file that stands in for table ``name`` (e.g. the sensitivity analysis' own
+    pain_scores file) at file and row level, and its time points; raise
+    :class:`DataValidationError` listing every problem."""
+    path = Path(path)
+    schema = load_schema(name, Path(schema_dir))
+    fname = _display(path)
+    problems, rows = _read_table(path, fname, _fields(schema))
+    if rows:
+        problems += _frictionless_problems(path, fname, schema, {(p.row, p.column) for p in problems})
+        if not problems and name == "pain_scores":
+            problems += _time_point_problems(_records(rows), fname)
     if problems:
         raise DataValidationError(problems)
 

@@ -103,6 +103,9 @@ SOURCE_FOLDERS = frozenset(
     }
 )
 
+#: protocol constants the workflow computes with while it plans the jobs (the dose of each trial)
+PROTOCOL_NUMBERS = ("reference_weight_kg", "high_dose_threshold_mg")
+
 #: limits of the raw configuration file (the real one: 8.6 kB, 240 texts, the longest 62
 #: characters, the largest integer 4 digits)
 MAX_CONFIG_BYTES = 1_000_000
@@ -257,6 +260,15 @@ def check_config(config: Mapping[str, Any], project_dir: str | Path = ".") -> No
         if outcome["analysis"] not in config.get("analyses", {}):
             problems.append(f"{CONFIG_FILE}: grade.{name}.analysis: {outcome['analysis']!r} is not an analysis")
     problems += _confinement_problems(config, project)
+    protocol = config.get("protocol", {})
+    for key in PROTOCOL_NUMBERS:
+        value = protocol.get(key, {}).get("value") if isinstance(protocol.get(key), Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+            problems.append(
+                _config_problem(
+                    f"protocol.{key}.value", f"{value!r} must be a number above 0 (doses are computed from it)"
+                )
+            )
     for where, text in _strings(config, ""):
         bad = forbidden_character(text)
         if bad is not None:
@@ -372,16 +384,28 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
         if unknown or table is None:
             continue
         _, outcome_file, rows, _ = analysis.analysis_rows(name, spec, dataset, config, table)
-        with_both = rows.groupby("study_id")["arm"].nunique()
-        if not (with_both == 2).any():
+        by_study = rows.groupby("study_id")
+        usable = by_study["arm"].nunique() == 2
+        if measure == "RR":  # a study with no event in either arm has no risk ratio
+            usable &= by_study["events"].sum() > 0
+        if not usable.any():
             filters = spec.get("where", {})
             problems.append(
                 _config_problem(
                     where,
-                    f"selects no study with both arms in {outcome_file} for outcome {outcome!r}"
+                    f"selects no study with both arms (and, for a risk ratio, an event) in {outcome_file} "
+                    f"for outcome {outcome!r}"
                     + (f" at time point {spec.get('timepoint')!r}" if outcome == "pain" else "")
                     + (f" (where: {dict(filters)})" if filters else ""),
                 )
+            )
+    domains = set(dataset.grade["domain"].dropna())
+    for name in config.get("grade", {}):
+        have = set(dataset.grade.loc[dataset.grade["outcome_id"] == name, "domain"])
+        if not have or have != domains:
+            missing = ", ".join(sorted(domains - have)) or "all"
+            problems.append(
+                _config_problem(f"grade.{name}", f"grade.csv has no judgement of {missing} for outcome_id {name!r}")
             )
     if problems:
         raise ConfigError("the configuration does not fit the data:\n  " + "\n  ".join(problems))
@@ -399,10 +423,11 @@ def outcome_file(spec: Mapping[str, Any]) -> str:
     return "pain_scores.csv" if spec["outcome"] == "pain" else "binary_outcomes.csv"
 
 
-def _fingerprint(data_dir: Path) -> str:
+def _fingerprint(data_dir: Path, extra: Mapping[str, str] | None = None) -> str:
     digest = hashlib.sha256()
-    for path in sorted([*data_dir.glob("*.csv"), *data_dir.glob("schemas/*.json")]):
-        digest.update(path.name.encode())
+    paths = sorted([*data_dir.glob("*.csv"), *data_dir.glob("schemas/*.json")])
+    for path in paths + [Path(p) for p in sorted(extra or {})]:
+        digest.update(str(path).encode() if path not in paths else path.name.encode())
         if path.is_symlink() or not path.is_file():
             # never followed nor read: validation reports it (and runs, as the stamp differs)
             digest.update(b"\0not a regular file\0")
@@ -411,19 +436,31 @@ def _fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def load_valid_dataset(data_dir: str, cache_dir: str = ".snakemake/metabuild") -> Any:
-    """Validate ``data_dir`` (skipped when its files are byte-identical to the last valid
-    state) and load it. Raises a ``WorkflowError`` listing every problem by file, row and
-    column: the Snakefile stops before any job runs."""
+def extra_tables(config: Mapping[str, Any]) -> dict[str, str]:
+    """Data files outside the data folder's fixed set that jobs read, with the table whose
+    schema they follow: the sensitivity analysis' pain scores."""
+    sensitivity = config.get("sensitivity") or {}
+    return {sensitivity["pain_scores"]: "pain_scores"} if "pain_scores" in sensitivity else {}
+
+
+def load_valid_dataset(
+    data_dir: str, cache_dir: str = ".snakemake/metabuild", extra: Mapping[str, str] | None = None
+) -> Any:
+    """Validate ``data_dir`` and the ``extra`` files (path -> table whose schema they follow),
+    skipped when all are byte-identical to the last valid state, and load the dataset. Raises
+    a ``WorkflowError`` listing every problem by file, row and column: the Snakefile stops
+    before any job runs."""
     from metabuild import data
 
     directory = Path(data_dir)
     stamp = Path(cache_dir) / "validated.json"
-    fingerprint = _fingerprint(directory)
+    fingerprint = _fingerprint(directory, extra)
     cached = stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
     try:
         if not cached:
             data.validate_dataset(directory)
+            for path, table in sorted((extra or {}).items()):
+                data.validate_table(Path(path), table, directory / "schemas")
         dataset = data.load_dataset(directory)
     except data.DataValidationError as error:
         from snakemake.exceptions import WorkflowError
