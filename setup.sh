@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SYSTEM_PACKAGES=(r-cran-metafor r-cran-jsonlite chromium chromium-driver poppler-utils)
+SYSTEM_PACKAGES=(r-cran-metafor r-cran-jsonlite chromium chromium-driver poppler-utils libreoffice-writer)
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -148,6 +148,8 @@ def _studies(rng: random.Random, n: int) -> list[dict[str, Any]]:
                 "days": max(1.0, hours / 8 // 1),
                 "rate_cap_mg_per_h": None,
                 "regimen_text": f"{rate} mg/kg/h for {hours:g} h",
+                "condition": "chronic pain",
+                "blinding_tested": False,
                 "female_percent": female,
                 "age_years": age,
                 "age_statistic": None if age is None else "mean",

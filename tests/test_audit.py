@@ -319,7 +319,15 @@ def test_diff_attributes_each_number_to_the_cell_it_read(tree: Path, tmp_path: P
     set_cell(new / "data" / "binary_outcomes.csv", 2, "events", "13")  # responders: not an analysis here
     build(new)
     report = audit_diff.compare(Project.open(tree / "results"), Project.open(new / "results"))
-    listed = {n["key"]: n for n in report["numbers"]}
+    everything = {n["key"]: n for n in report["numbers"]}
+    # a trial's label is printed in the registry's trial lists (their text is the labels): the
+    # label edit changes those entries, and only those, and is among their causes (a job that also
+    # read the edited SD lists both: the diff cannot tell which cell moved a text)
+    label_cause = "studies.csv [study_id=beta2015] label: Beta 2015 → Beta 2016"
+    lists = {k for k in everything if k.startswith(("trial.", "sets.")) or k.endswith(".studies")}
+    assert "dose.low.studies" in lists and "primary.studies" in lists
+    assert all(label_cause in everything[k]["causes"] for k in lists), {k: everything[k]["causes"] for k in lists}
+    listed = {k: n for k, n in everything.items() if k not in lists}
     assert "primary.estimate" in listed and "dose.high.se" in listed
     assert "dose.high.estimate" not in listed  # one trial: its SD moves the SE, not the estimate
     assert not any(k.startswith(("nausea.", "studies.", "dose.low.")) for k in listed)

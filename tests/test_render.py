@@ -269,7 +269,7 @@ def strip_for_digit_check(text: str) -> str:
     text = re.sub(r"```.*?```", "", text, flags=re.S)  # code blocks
     text = re.sub(r"`[^`]*`", "", text)  # inline code
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)  # comments
-    text = re.sub(r"\[[A-Za-z0-9_.\-]+\]\{\.num\}", "", text)  # registry spans
+    text = re.sub(r"\[[A-Za-z0-9_.\-]+\]\{\.(?:num|cite|trials)\b[^{}]*\}", "", text)  # registry spans
     text = re.sub(r"\]\([^)]*\)", "]", text)  # link / image targets
     text = re.sub(r"\{[^{}]*\}", "", text)  # attributes {#fig-x .include file=...}
     text = re.sub(r"@[A-Za-z][\w:.#$%&\-+?<>~/]*", "", text)  # citations and cross-refs

@@ -8,6 +8,15 @@ Runs under plain pandoc (>= 3.1) and under Quarto (listed with `at: pre-ast`).
   Caption paragraph.
   :::                          -> the file's blocks spliced before the caption (Div id kept)
   ![..](fig.svg)               -> fig.png when writing DOCX
+  [sets.crossover.count]{.num .word noun="trial"}
+                               -> "one trial" / "two trials": a count in words, with its noun
+  [primary.studies]{.cite}     -> the citations of the trials a registry key lists
+  [sets.neuropathic]{.trials by="condition"}
+                               -> "phantom limb pain [1] and spinal cord injury [2]": the trials
+                                  grouped by an attribute of trial.<id>, each group cited
+  [pain was lower]{.claim if="primary.p < protocol.alpha"}
+                               -> the words as written; the build checks the condition first
+                                  (metabuild.claims, rule check_claims) and stops if it is false
 
 Registry (results/numbers.json; path from metadata `numbers-file`, default
 ../results/numbers.json, relative to the document's directory). Accepted shapes:
@@ -171,12 +180,41 @@ local function epoch_date()
   return os.date("!%Y-%m-%dT%H:%M:%SZ", e)
 end
 
+-- counts in words ("two trials") ---------------------------------------------------
+local WORDS = { [0] = "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+  "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+  "nineteen", "twenty" }
+
+local function span_key(span)
+  return (stringify(span.content):gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- the text a .num span prints: the registry's text, or (.word) the count in words, followed
+-- by noun="trial" in the singular or plural (plural="..." where adding "s" is wrong)
+local function display_text(span, key, entry)
+  local text = tostring(entry.text)
+  local n = tonumber(entry.value)
+  local noun = span.attributes["noun"]
+  if span.classes:includes("word") or noun then
+    if n == nil or n ~= math.floor(n) or n < 0 then
+      error("numbers.lua: [" .. key .. "]{.num .word} needs a whole count, but the registry holds " .. text)
+    end
+  end
+  if span.classes:includes("word") and WORDS[n] then
+    text = (noun and n == 0) and "no" or WORDS[n]
+  end
+  if noun then
+    text = text .. " " .. (n == 1 and noun or (span.attributes["plural"] or (noun .. "s")))
+  end
+  return text
+end
+
 -- .num spans --------------------------------------------------------------------
 local function num_span(span)
   if not span.classes:includes("num") then return nil end
-  local key = stringify(span.content):gsub("^%s+", ""):gsub("%s+$", "")
+  local key = span_key(span)
   local entry = lookup(key)
-  local text = tostring(entry.text)
+  local text = display_text(span, key, entry)
   local value = pandoc.Str(text)
   local f = fmt()
   if f == "html" then
@@ -199,6 +237,88 @@ local function num_span(span)
   else
     return value
   end
+end
+
+-- lists of trials: .cite and .trials spans ---------------------------------------------
+local function trial_ids(key, entry, how)
+  if type(entry.value) ~= "table" then
+    error("numbers.lua: [" .. key .. "]{" .. how .. "} needs a registry key that lists trials, but " ..
+      key .. " holds " .. tostring(entry.text))
+  end
+  if #entry.value == 0 then
+    error("numbers.lua: [" .. key .. "]{" .. how .. "}: the registry lists no trial under " .. key ..
+      "; a sentence citing these trials no longer fits the data")
+  end
+  return entry.value
+end
+
+local function trial(id)
+  local entry = lookup("trial." .. tostring(id))
+  return type(entry.attributes) == "table" and entry.attributes or {}
+end
+
+-- one citation of several trials, as if the author had written [@a; @b]
+local function citation(ids)
+  local citations, keys = {}, {}
+  for _, id in ipairs(ids) do
+    local cite_key = tostring(trial(id).citation_key or id)
+    citations[#citations + 1] = pandoc.Citation(cite_key, "NormalCitation")
+    keys[#keys + 1] = "@" .. cite_key
+  end
+  return pandoc.Cite({ pandoc.Str("[" .. table.concat(keys, "; ") .. "]") }, citations)
+end
+
+local function cite_span(span)
+  local key = span_key(span)
+  return citation(trial_ids(key, lookup(key), ".cite"))
+end
+
+-- "a [1], b [2, 3] and c [4]": the trials grouped by one attribute (condition, label, ...),
+-- each group followed by its citation; the attribute's text is data, so it stays plain text
+local function trials_span(span)
+  local key = span_key(span)
+  local by = span.attributes["by"] or "label"
+  local groups, order = {}, {}
+  for _, id in ipairs(trial_ids(key, lookup(key), ".trials")) do
+    local name = trial(id)[by]
+    if is_null(name) then
+      error("numbers.lua: [" .. key .. "]{.trials by=\"" .. by .. "\"}: trial " .. tostring(id) ..
+        " has no attribute '" .. by .. "' in the registry")
+    end
+    name = tostring(name)
+    if not groups[name] then
+      groups[name] = {}
+      order[#order + 1] = name
+    end
+    table.insert(groups[name], id)
+  end
+  local out = pandoc.Inlines({})
+  for i, name in ipairs(order) do
+    if i > 1 then
+      out:extend(pandoc.Inlines(i == #order and " and " or ", "))
+    end
+    out:extend(pandoc.Inlines(name))
+    out:insert(pandoc.Space())
+    out:insert(citation(groups[name]))
+  end
+  return out
+end
+
+-- claims: checked before rendering (metabuild.claims); here the words are kept as written. In
+-- HTML the span stays, so a reader can see which sentence rests on which condition.
+local function claim_span(span)
+  if fmt() == "html" then
+    return pandoc.Span(span.content, pandoc.Attr("", { "claim" }, { { "data-claim", span.attributes["if"] or "" } }))
+  end
+  return span.content
+end
+
+local function span_filter(span)
+  if span.classes:includes("num") then return num_span(span) end
+  if span.classes:includes("cite") then return cite_span(span) end
+  if span.classes:includes("trials") then return trials_span(span) end
+  if span.classes:includes("claim") then return claim_span(span) end
+  return nil
 end
 
 -- .include Divs -----------------------------------------------------------------
@@ -279,7 +399,7 @@ end
 return {
   { Meta = function(meta) load_registry(meta) end },
   { Div = include_div },
-  { Span = num_span, Image = image },
+  { Span = span_filter, Image = image },
   { Pandoc = function(doc)
       doc.blocks:extend(appendix())
       return doc

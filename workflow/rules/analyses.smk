@@ -23,7 +23,7 @@ rule run_analysis:
         studies=ancient(data_file("studies.csv")),
         outcomes=lambda w: ancient(data_file(ws.outcome_file(ANALYSES[w.analysis]))),
         code=library("analysis", "stats/effects", "stats/pooling", "stats/metareg", "stats/bias",
-                     "stats/proportions", "stats/dose", "data"),
+                     "stats/proportions", "stats/dose", "data", "registry"),
         script=job_script("run_analysis"),
     output:
         f"{RESULTS}/analyses/{{analysis}}.json",
@@ -40,7 +40,7 @@ rule describe:
     """Descriptive numbers of one topic (studies, flow, regimen, sample size, protocol)."""
     input:
         data=lambda w: [ancient(data_file(f)) for f in ws.DESCRIPTIVE_INPUTS[w.topic]],
-        code=library("describe", "stats/dose", "stats/power", "data"),
+        code=library("describe", "analysis", "registry", "stats/dose", "stats/power", "data"),
         script=job_script("describe"),
     output:
         f"{RESULTS}/descriptive/{{topic}}.json",

@@ -44,6 +44,7 @@ RESULTS = config["results_dir"]
 ANALYSES = config["analyses"]
 DATA = ws.load_valid_dataset(DATA_DIR, extra=ws.extra_tables(config))
 ws.check_config_against_data(config, DATA)
+ws.check_study_sets(config, DATA)
 DIGESTS = ws.analysis_digests(ANALYSES, DATA, config)
 LIB = "workflow/lib/metabuild"
 

@@ -7,11 +7,27 @@ MANUSCRIPT_OUTPUTS = expand(
 )
 
 
+rule check_claims:
+    """Check the manuscript's claims ([words]{.claim if="..."}) and spans against the registry."""
+    input:
+        qmd="manuscript/{document}.qmd",
+        numbers=f"{RESULTS}/numbers.json",
+        code=library("claims"),
+        script=job_script("check_claims"),
+    output:
+        f"{RESULTS}/checks/{{document}}.claims.json",
+    log:
+        f"{RESULTS}/logs/checks/{{document}}.claims.log",
+    run:
+        run_job(rule, input, output, params, wildcards, log)
+
+
 rule render_document:
     """Render manuscript/{document}.qmd with Quarto if installed, else pandoc + Typst."""
     input:
         qmd="manuscript/{document}.qmd",
         numbers=f"{RESULTS}/numbers.json",
+        claims=f"{RESULTS}/checks/{{document}}.claims.json",
         figures=FIGURES,
         tables=TABLES,
         report=f"{RESULTS}/reports/reproduction_appendix.md",

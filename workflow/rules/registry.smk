@@ -57,7 +57,8 @@ rule reproduction_report:
         json=f"{RESULTS}/reports/reproduction.json",
         appendix=f"{RESULTS}/reports/reproduction_appendix.md",
     params:
-        gate=config["consistency_gate"],
+        gate=config.get("consistency_gate", "fail"),
+        waivers=config.get("consistency_waivers", {}),
     log:
         f"{RESULTS}/logs/reproduction_report.log",
     run:

@@ -26,8 +26,9 @@ rule table2_grade:
     """Table 2: GRADE evidence profile (counts and effects computed, certainty derived)."""
     input:
         grade=data_file("grade.csv"),
+        risk_of_bias=data_file("risk_of_bias.csv"),
         results=[f"{RESULTS}/analyses/{o['analysis']}.json" for o in config["grade"].values()],
-        code=library("tables"),
+        code=library("tables", "describe"),
         script=job_script("table2_grade"),
     output:
         md=f"{RESULTS}/tables/table2_grade.md",
@@ -35,6 +36,7 @@ rule table2_grade:
         numbers=f"{RESULTS}/descriptive/grade.json",
     params:
         outcomes=config["grade"],
+        key_domains=config["risk_of_bias"]["key_domains"],
     log:
         f"{RESULTS}/logs/tables/table2_grade.log",
     run:

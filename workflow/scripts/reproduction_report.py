@@ -13,12 +13,18 @@ report = reproduction_report(
     published,
     snakemake.config["data_dir"],
     sensitivity=read_json(snakemake.input.sensitivity[0]) if snakemake.input.sensitivity else None,
+    waivers=snakemake.params.waivers,
 )
 write_json(snakemake.output.json, report.data)
 write_text(snakemake.output.md, report.markdown)
 write_text(snakemake.output.html, report.html)
 write_text(snakemake.output.appendix, report.appendix)
-if snakemake.params.gate == "fail" and report.data["summary"]["gate_failures"]:
+failures = [g for g in report.data["gate"] if "waived" not in g]
+for g in failures:
+    print(f"consistency gate: {g['key']} ({g['check']}): {g['message']}")
+if snakemake.params.gate == "fail" and failures:
+    listed = "\n  ".join(f"{g['key']} ({g['check']}): {g['message']}" for g in failures)
     raise SystemExit(
-        f"consistency gate failed: {report.data['summary']['gate_failures']} problem(s); see {snakemake.output.md}"
+        f"consistency gate failed with {len(failures)} problem(s) in this build's own numbers:\n  {listed}\n"
+        "Fix the data, or accept a failure under consistency_waivers in config/config.yaml with the reason."
     )

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "impact": "metabuild.audit.impact",
     "diff": "metabuild.audit.diff",
     "replay": "metabuild.audit.replay",
+    "revision": "metabuild.audit.revision",
 }
 
 

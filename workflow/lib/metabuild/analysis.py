@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metabuild.registry import study_list
 from metabuild.stats import effects
 
 # Comparison operators a derived attribute may use (config never executes code: these
@@ -304,7 +305,7 @@ def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
     level_of = table.set_index("study_id")[moderator].reindex(wide.index)
     rule = config["derived_attributes"][moderator]
     level_order = list(rule["levels"])
-    labels = config.get("level_labels", {})
+    labels = {level: level_label(level, rule, config) for level in rule["levels"]}
     subgroups = []
     for level in level_order:
         members = wide[level_of == level]
@@ -323,6 +324,15 @@ def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
     else:
         metareg.update(p=None, note="moderator has a single level among studies with data")
     return {"subgroups": subgroups, "metareg": metareg}
+
+
+def level_label(level: str, rule: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """The printed label of a subgroup level (config ``level_labels``), with ``{value}`` replaced
+    by the derived attribute's threshold, so a changed threshold changes the label too."""
+    label = str(config.get("level_labels", {}).get(level, level))
+    value = rule.get("value")
+    shown = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    return label.replace("{value}", shown)
 
 
 def _plain_dict(obj: Any) -> dict:
@@ -406,9 +416,20 @@ def analysis_numbers(result: Mapping[str, Any]) -> dict[str, dict]:
                 k = "ratio" if (measure == "RR" and kind == "estimate") else kind
                 numbers[f"{prefix}.{stat}"] = {"value": pooled[stat], "kind": k}
 
+    def trials(prefix: str, studies: list[Mapping[str, Any]]) -> None:
+        # the trials a pooled estimate rests on (a not-estimable trial, dropped, is not one)
+        pooled = [s for s in studies if s.get("estimate") is not None]
+        numbers[f"{prefix}.studies"] = study_list(
+            [s["study_id"] for s in pooled], {s["study_id"]: s["label"] for s in pooled}
+        )
+
     add(name, result["pooled"])
+    trials(name, result["studies"])
     for sub in result.get("subgroups", []):
         add(f"{name}.{sub['level']}", sub["pooled"])
+        trials(f"{name}.{sub['level']}", sub["studies"])
+    if isinstance(result.get("timepoint"), int):
+        numbers[f"{name}.weeks"] = {"value": result["timepoint"], "kind": "count"}
     if result.get("metareg", {}).get("p") is not None:
         numbers[f"{name}.metareg.p"] = {"value": result["metareg"]["p"], "kind": "p"}
     for test in ("begg", "egger"):

@@ -600,6 +600,7 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
 
     if pain is not None:
         problems += _time_point_problems(pain, names["pain_scores"])
+    problems += _flow_against_studies(tables, names)
 
     # every study has every risk-of-bias domain
     rob = tables.get("risk_of_bias")
@@ -664,6 +665,44 @@ def _time_point_problems(pain: list[dict], fname: str) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _flow_against_studies(tables: dict[str, list[dict]], names: dict[str, str]) -> list[Problem]:
+    """The PRISMA flow must end in the trials of the study table: the trials included are the
+    full texts assessed (records screened minus those excluded at screening, unless reported)
+    minus those excluded at full text, or a reported ``included`` stage. A new trial is a new
+    record identified, screened, assessed and included: without those counts, the abstract's
+    "of N records, k trials" would contradict the study table."""
+    flow, studies = tables.get("study_flow"), tables.get("studies")
+    if flow is None or studies is None:
+        return []
+    rows = {r["stage"]: r for r in flow}
+
+    def count(stage: str) -> int | None:
+        return int(rows[stage]["count"]) if stage in rows else None
+
+    k = len(studies)
+    if "included" in rows:
+        stage, included, how = "included", count("included"), "reports"
+    else:
+        assessed = count("fulltext_assessed")
+        if assessed is None and None not in (count("records_screened"), count("excluded_screening")):
+            assessed = count("records_screened") - count("excluded_screening")
+        if assessed is None or count("fulltext_excluded") is None:
+            return []
+        stage, included, how = "fulltext_excluded", assessed - count("fulltext_excluded"), "gives"
+    if included == k:
+        return []
+    return [
+        Problem(
+            names["study_flow"],
+            rows[stage][ROW_COLUMN],
+            "count",
+            f"the flow {how} {included} included trials, but {names['studies']} has {k}: "
+            "adding or removing a trial changes the records identified, screened and assessed too",
+            f"flow counts that end in the {k} trials of {names['studies']}",
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from metabuild.registry import study_list
+
 Numbers = dict[str, dict[str, Any]]
 Rows = dict[str, list[int]]
 
@@ -177,9 +179,9 @@ def sample_size(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
 
     numbers = {
         "sample_size.sd": _num(settings["sd"], "estimate", 1),
-        "sample_size.alpha_percent": _num(100 * settings["alpha"], "count"),
-        "sample_size.power_percent": _num(100 * settings["power"], "count"),
-        "sample_size.type2_percent": _num(100 * (1 - settings["power"]), "count"),
+        "sample_size.alpha_percent": _num(round(100 * settings["alpha"]), "percent_int"),
+        "sample_size.power_percent": _num(round(100 * settings["power"]), "percent_int"),
+        "sample_size.type2_percent": _num(round(100 * (1 - settings["power"])), "percent_int"),
     }
     for name, difference in settings["differences"].items():
         n = sample_size_two_means(
@@ -199,6 +201,77 @@ def protocol(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     return numbers, {}
 
 
+#: the prefix of a study-set attribute that names a risk-of-bias domain (``risk_of_bias.<domain>``)
+RISK_OF_BIAS_PREFIX = "risk_of_bias."
+
+
+def study_set_table(data: Any, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """The study table a study set filters: study columns, computed and derived attributes
+    (:func:`metabuild.analysis.study_table`) and one ``risk_of_bias.<domain>`` column per
+    domain, with ``risk_of_bias.overall`` derived from the key domains (Methods)."""
+    from metabuild.analysis import study_table
+
+    table = study_table(data.studies, settings)
+    rob = data.risk_of_bias
+    judgements = rob[rob["domain"] != "overall"].pivot(index="study_id", columns="domain", values="judgement")
+    for domain in judgements.columns:
+        table[RISK_OF_BIAS_PREFIX + domain] = table["study_id"].map(judgements[domain])
+    overall = {
+        sid: derive_overall(dict(zip(g["domain"], g["judgement"], strict=True)), settings["key_domains"])
+        for sid, g in rob.groupby("study_id")
+    }
+    table[RISK_OF_BIAS_PREFIX + "overall"] = table["study_id"].map(overall)
+    return table
+
+
+def select_studies(table: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``table`` whose every ``where`` attribute has the value (or one of the
+    values) asked for; an attribute the table lacks is a ``KeyError`` naming it."""
+    mask = pd.Series(True, index=table.index)
+    for attribute, wanted in where.items():
+        if attribute not in table.columns:
+            raise KeyError(attribute)
+        values = wanted if isinstance(wanted, list) else [wanted]
+        mask &= table[attribute].isin(values)
+    return table[mask]
+
+
+def study_sets(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    """Every included trial as ``trial.<id>`` (its label, citation key and condition, which the
+    manuscript's citation lists use) and every configured study set as ``sets.<name>`` (the
+    trials' ids, in the study table's order) with ``sets.<name>.count``."""
+    s = data.studies
+    numbers: Numbers = {}
+    for row in s.itertuples():
+        numbers[f"trial.{row.study_id}"] = {
+            "value": row.study_id,
+            "kind": "study",
+            "text": row.label,
+            "attributes": {"label": row.label, "citation_key": row.citation_key, "condition": row.condition},
+        }
+    labels = dict(zip(s["study_id"], s["label"], strict=True))
+    numbers["sets.all"] = study_list([str(i) for i in s["study_id"]], labels)
+    numbers["sets.all.count"] = _num(len(s), "count")
+    # the trials that reported each binary outcome (in either arm), in the study table's order
+    binary = data.binary_outcomes
+    for outcome in sorted(binary["outcome"].unique()):
+        reported = set(binary.loc[binary["outcome"] == outcome, "study_id"])
+        ids = [str(i) for i in s["study_id"] if i in reported]
+        numbers[f"reported.{outcome}"] = study_list(ids, labels)
+        numbers[f"reported.{outcome}.count"] = _num(len(ids), "count")
+    table = study_set_table(data, settings)
+    for name, spec in settings["study_sets"].items():
+        members = select_studies(table, spec["where"])
+        ids = [str(i) for i in members["study_id"]]
+        numbers[f"sets.{name}"] = study_list(ids, labels)
+        numbers[f"sets.{name}.count"] = _num(len(ids), "count")
+    return numbers, {
+        "studies.csv": _rows(s),
+        "risk_of_bias.csv": _rows(data.risk_of_bias),
+        "binary_outcomes.csv": _rows(binary),
+    }
+
+
 TOPICS: dict[str, Callable[[Any, Mapping[str, Any]], tuple[Numbers, Rows]]] = {
     "studies": studies,
     "flow": flow,
@@ -206,4 +279,5 @@ TOPICS: dict[str, Callable[[Any, Mapping[str, Any]], tuple[Numbers, Rows]]] = {
     "risk_of_bias": risk_of_bias,
     "sample_size": sample_size,
     "protocol": protocol,
+    "study_sets": study_sets,
 }

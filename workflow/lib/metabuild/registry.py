@@ -9,7 +9,7 @@ whether the reproduced value matches within the printed rounding).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,12 @@ from metabuild.formatting import format_number
 from metabuild.io import read_json
 
 SCHEMA = "metabuild-numbers/1"
+
+
+def study_list(ids: list[str], labels: Mapping[str, str]) -> dict[str, Any]:
+    """A registry entry holding a list of trials: ``value`` their ids, ``text`` their labels
+    (what a plain ``{.num}`` span prints; a ``{.cite}`` span prints their citations)."""
+    return {"value": list(ids), "kind": "studies", "text": ", ".join(labels.get(i, i) for i in ids) or "none"}
 
 
 def build_registry(source_files: Iterable[str | Path], published_csv: str | Path) -> dict[str, Any]:
@@ -41,6 +47,7 @@ def build_registry(source_files: Iterable[str | Path], published_csv: str | Path
                     format_number(value, entry["kind"], entry.get("decimals")) if value is not None else "not estimable"
                 ),
                 "kind": entry["kind"],
+                **({"attributes": entry["attributes"]} if "attributes" in entry else {}),
                 "job": job,
                 "output": str(path),
                 "provenance": provenance,

@@ -257,7 +257,10 @@ def reproduction_report(
     published: pd.DataFrame,
     data_dir: str | Path = "data",
     sensitivity: Mapping[str, Any] | None = None,
+    waivers: Mapping[str, str] | None = None,
 ) -> Report:
+    """The report; ``waivers`` (config ``consistency_waivers``: key -> reason) mark the
+    consistency-gate failures the authors accept, which the report prints with their reason."""
     numbers = registry["numbers"]
     findings = _group_findings(published)
     for k, v in _grade_findings(published, Path(data_dir)).items():
@@ -309,9 +312,13 @@ def reproduction_report(
             record.update(status=status, reason=reason)
         rows.append(record)
     gate = self_consistency(registry)
+    for failure in gate:
+        if failure["key"] in (waivers or {}):
+            failure["waived"] = waivers[failure["key"]]
     summary = {s: sum(r["status"] == s for r in rows) for s in STATUS_ORDER}
     summary["published_values"] = len(rows)
-    summary["gate_failures"] = len(gate)
+    summary["gate_failures"] = sum("waived" not in g for g in gate)
+    summary["gate_waived"] = len(gate) - summary["gate_failures"]
     data = {"summary": summary, "rows": rows, "gate": gate, "sensitivity": sensitivity}
     sens = _sensitivity_markdown(sensitivity)
     return Report(data=data, markdown=_markdown(data) + sens, html=_html(data), appendix=_appendix(data) + sens)
@@ -383,7 +390,8 @@ def _markdown(data: Mapping[str, Any]) -> str:
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += ["", f"Consistency gate over this build's own numbers: {s['gate_failures']} failure(s)."]
     for g in data["gate"]:
-        lines.append(f"- {_cell(_code(g['key']))} \\({_cell(g['check'])}\\): {_cell(g['message'])}")
+        waived = f" Waived in config/config.yaml (consistency_waivers): {g['waived']}" if "waived" in g else ""
+        lines.append(rf"- {_cell(_code(g['key']))} \({_cell(g['check'])}\): {_cell(g['message'] + '.' + waived)}")
     return "\n".join(lines) + "\n"
 
 

@@ -82,10 +82,69 @@ def certainty(judgements: Mapping[str, str]) -> str:
     return CERTAINTY[max(1, level)]
 
 
+#: a number in a GRADE footnote template: {name}, {name:word}, {name:word:noun} or
+#: {name:word:noun:plural}; ``name`` is a registry number of the outcome's analysis
+FOOTNOTE_NUMBER = re.compile(
+    r"\{(?P<name>[a-z][a-z0-9_]*)(?::(?P<word>word))?(?::(?P<noun>[a-z]+))?(?::(?P<plural>[a-z]+))?\}"
+)
+
+
+def markdown_text(text: str) -> str:
+    """Text that pandoc's Markdown reader reads back literally (:func:`metabuild.escape.markdown`),
+    runs of white space folded to one space."""
+    return escape.markdown(re.sub(r"\s+", " ", str(text)))
+
+
+def footnote_markdown(template: str, analysis: str, known: Sequence[str], where: str) -> str:
+    """A GRADE footnote as Markdown: its words as literal text, each ``{name}`` a registry span
+    ``[<analysis>.<name>]{.num}`` (so the number follows the data and is traced like any other).
+    ``known`` lists the names the outcome's analysis has; ``where`` names the data cell for errors."""
+    parts, last = [], 0
+    for m in FOOTNOTE_NUMBER.finditer(template):
+        if m["name"] not in known:
+            raise ValueError(
+                f"{where}: the footnote names {{{m['name']}}}, which the analysis {analysis!r} does not report "
+                f"(it has: {', '.join(sorted(known))})"
+            )
+        classes = ".num" + (" .word" if m["word"] else "")
+        noun = f' noun="{m["noun"]}"' if m["noun"] else ""
+        plural = f' plural="{m["plural"]}"' if m["plural"] else ""
+        parts += [markdown_text(template[last : m.start()]), f"[{analysis}.{m['name']}]{{{classes}{noun}{plural}}}"]
+        last = m.end()
+    parts.append(markdown_text(template[last:]))
+    return "".join(parts).strip()
+
+
+def n_nonoverlapping(studies: Sequence[Mapping[str, Any]]) -> int:
+    """How many studies have a CI that does not overlap the CI of at least one other study
+    (the usual reading of "studies with non-overlapping CIs" in a GRADE inconsistency note)."""
+    cis = [(s["ci_lower"], s["ci_upper"]) for s in studies if s.get("ci_lower") is not None]
+    return sum(any(hi < lo2 or hi2 < lo for lo2, hi2 in cis) for lo, hi in cis)
+
+
+def grade_numbers(result: Mapping[str, Any], overall_risk: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Numbers GRADE footnotes cite that the analysis itself does not report: trials of the
+    analysis at high overall risk of bias, and trials with non-overlapping CIs."""
+    name = result["analysis"]
+    pooled_ids = [s["study_id"] for s in result["studies"] if s.get("estimate") is not None]
+    return {
+        f"{name}.n_high_risk": {"value": sum(overall_risk.get(i) == "high" for i in pooled_ids), "kind": "count"},
+        f"{name}.n_nonoverlapping": {"value": n_nonoverlapping(result["studies"]), "kind": "count"},
+    }
+
+
 def table2_grade(
-    grade: pd.DataFrame, results: Mapping[str, Mapping[str, Any]], outcomes: Mapping[str, Mapping[str, str]]
+    grade: pd.DataFrame,
+    results: Mapping[str, Mapping[str, Any]],
+    outcomes: Mapping[str, Mapping[str, str]],
+    footnote_numbers: Mapping[str, Sequence[str]] | None = None,
+    grade_path: str = "grade.csv",
 ) -> tuple[pd.DataFrame, list[str], dict]:
-    """GRADE evidence profile: judgements from data, patients and effects from analyses."""
+    """GRADE evidence profile: judgements from data, patients and effects from analyses.
+
+    Footnotes are templates (:func:`footnote_markdown`); ``footnote_numbers`` gives, per
+    analysis, the registry names a footnote may cite. Footnotes whose Markdown is the same share
+    one letter."""
     rows, notes, numbers = [], [], {}
     footnotes: dict[str, str] = {}
     for outcome_id, spec in outcomes.items():
@@ -93,10 +152,11 @@ def table2_grade(
         judgements = dict(zip(g["domain"], g["judgement"], strict=True))
         marks = {}
         for d in g.itertuples():
-            note = "" if pd.isna(d.footnote) else str(d.footnote).strip()
-            # the data may carry the paper's own footnote letter ("a: ..."); letters are reassigned here
-            note = re.sub(r"^[a-z]\s*[:.)]\s*", "", note)
-            if note:
+            template = "" if pd.isna(d.footnote) else str(d.footnote).strip()
+            if template:
+                where = f"{grade_path}, row {d.Index + 2}, column footnote"
+                known = (footnote_numbers or {}).get(spec["analysis"], ())
+                note = footnote_markdown(template, spec["analysis"], known, where)
                 letter = footnotes.setdefault(note, chr(ord("a") + len(footnotes)))
                 marks[d.domain] = escape.Markup(f"^{letter}^", f"^{letter}^")
         result = results[spec["analysis"]]
@@ -136,9 +196,8 @@ def table2_grade(
         "each serious and two for each very serious concern. MD, mean difference (0–10 scale); "
         "RR, relative risk."
     )
-    notes += [
-        escape.Markup(f"^{letter}^ {text}", f"^{letter}^ {escape.markdown(text)}") for text, letter in footnotes.items()
-    ]
+    # the footnotes are Markdown already (footnote_markdown escaped their words)
+    notes += [escape.Markup(f"^{letter}^ {note}", f"^{letter}^ {note}") for note, letter in footnotes.items()]
     return pd.DataFrame(rows, dtype=object), notes, numbers
 
 

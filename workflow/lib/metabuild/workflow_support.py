@@ -53,6 +53,7 @@ DESCRIPTIVE_INPUTS: dict[str, dict[str, list[str] | None]] = {
         "studies.csv": ["study_id", "rate_unit", "rate_mean", "rate_max", "hours_total", "days", "rate_cap_mg_per_h"]
     },
     "risk_of_bias": {"risk_of_bias.csv": None},
+    "study_sets": {"studies.csv": None, "risk_of_bias.csv": None, "binary_outcomes.csv": ["study_id", "outcome"]},
     "sample_size": {},
     "protocol": {},
 }
@@ -493,7 +494,32 @@ def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
         }
     if topic == "risk_of_bias":
         return {"key_domains": list(config["risk_of_bias"]["key_domains"])}
+    if topic == "study_sets":
+        return {
+            "study_sets": {k: dict(v) for k, v in config.get("study_sets", {}).items()},
+            "derived_attributes": {k: dict(v) for k, v in config.get("derived_attributes", {}).items()},
+            "protocol": {"reference_weight_kg": dict(config["protocol"]["reference_weight_kg"])},
+            "key_domains": list(config["risk_of_bias"]["key_domains"]),
+        }
     return {}
+
+
+def check_study_sets(config: Mapping[str, Any], dataset: Any) -> None:
+    """Every attribute a study set filters on exists (a column, computed or derived attribute,
+    or risk_of_bias.<domain>): checked before any job runs, naming the configuration key."""
+    from metabuild import describe
+
+    settings = descriptive_settings("study_sets", config)
+    table = describe.study_set_table(dataset, settings)
+    problems = [
+        f"config/config.yaml: study_sets.{name}.where.{attribute}: {attribute!r} is not a study attribute "
+        f"(a column of studies.csv, a derived attribute, or risk_of_bias.<domain>)"
+        for name, spec in settings["study_sets"].items()
+        for attribute in spec["where"]
+        if attribute not in table.columns
+    ]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
 def manuscript_support_files() -> list[str]:
