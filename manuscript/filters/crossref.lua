@@ -1,16 +1,27 @@
 --[[
-crossref.lua -- figure/table numbering for the plain-pandoc path (Quarto does its own).
+crossref.lua -- figure/table numbering for the plain-pandoc path (Quarto does its own; under
+Quarto this filter only writes panel references as on the pandoc path, see below).
 
   ![Caption](x.svg){#fig-a}              -> "Figure 1. Caption"
   ::: {#fig-b}  (sub-figures #fig-b1 ...; last paragraph = caption) -> "Figure 2. ...", panels "A", "B"
   ::: {#tbl-c}  (a table; last paragraph = caption)  -> the Table's caption "Table 1. ..."
   @fig-a / [@fig-a; @tbl-c]              -> links "Figure 1" / "Figure 2A" / "Table 1"
-  ::: {.callout-note title="..."}        -> a boxed Div with a bold title
 
 Metadata `crossref: {fig-prefix: Figure, tbl-prefix: Table}` changes the words.
 Must run BEFORE --citeproc, so the @fig-/@tbl- citations never reach citeproc.
 ]]
-if quarto then return {} end
+if quarto then
+  -- Under Quarto (listed `at: post-render`) Quarto numbers figures and tables and resolves the
+  -- references itself, writing a panel's as "Figure 4 (A)" (its crossref/refs.lua): make that
+  -- "Figure 4A", as on the pandoc path. (In the PDF Typst writes the reference.)
+  return { { Link = function(link)
+    if not link.classes:includes("quarto-xref") then return nil end
+    local head, letter = pandoc.utils.stringify(link.content):match("^(.-%d)%s*%((%a)%)$")
+    if not head then return nil end
+    link.content = { pandoc.Str(head .. letter) }
+    return link
+  end } }
+end
 
 local stringify = pandoc.utils.stringify
 
@@ -153,24 +164,6 @@ local function Div(div)
     end
     div.content = blocks
     return div, false
-  elseif div.classes:find_if(function(c) return c:match("^callout") end) then
-    local title = div.attributes["title"]
-    local content = pandoc.List({})
-    if title then
-      content:insert(pandoc.Para({ pandoc.Strong({ pandoc.Str(title) }) }))
-      div.attributes["title"] = nil
-    end
-    content:extend(div.content)
-    if fmt() == "typst" then
-      local out = pandoc.List({ pandoc.RawBlock("typst",
-        "#block(width: 100%, inset: 8pt, radius: 2pt, stroke: 0.6pt + rgb(\"#7a8a99\"), fill: rgb(\"#f2f5f8\"))[") })
-      out:extend(content)
-      out:insert(pandoc.RawBlock("typst", "]"))
-      return out
-    end
-    div.content = content
-    div.classes:insert("callout")
-    return div
   end
 end
 

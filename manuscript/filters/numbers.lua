@@ -44,7 +44,19 @@ local function fmt()
   return f
 end
 
+-- Quarto replaces the global `error` with a logger that only prints (its filters/common/log.lua), so
+-- an error here would not stop a Quarto render; `assert` raises a real Lua error under both engines.
+local function error(message)
+  assert(false, message)
+end
+
+-- The folder of the document being rendered. Quarto hands pandoc a temporary copy of the document
+-- in a quarto-session folder, so PANDOC_STATE.input_files names that copy; quarto.doc.input_file
+-- is the real one.
 local function docdir()
+  if quarto and quarto.doc and quarto.doc.input_file and quarto.doc.input_file ~= "" then
+    return pandoc.path.directory(quarto.doc.input_file)
+  end
   local files = PANDOC_STATE and PANDOC_STATE.input_files or {}
   if #files > 0 and files[1] ~= "-" then
     return pandoc.path.directory(files[1])
@@ -371,7 +383,9 @@ local function appendix()
     "the value printed in the original article, the workflow rule and script that computed it, and its " ..
     "inputs with the first characters of their SHA-256.") }))
   if fmt() == "typst" then
-    blocks:insert(pandoc.RawBlock("typst", "#set text(size: 7.5pt)\n#set par(spacing: 0.45em, justify: false)"))
+    -- par(spacing:) is Typst >= 0.12; Quarto 1.6 bundles 0.11 (`set ... if` skips the rule there)
+    blocks:insert(pandoc.RawBlock("typst", "#set text(size: 7.5pt)\n#set par(justify: false)\n" ..
+      "#set par(spacing: 0.45em) if sys.version >= version(0, 12, 0)"))
   end
   for _, key in ipairs(used) do
     local entry = registry[key]

@@ -36,6 +36,8 @@ rule render_document:
         script=job_script("render_document"),
     output:
         expand(f"{RESULTS}/manuscript/{{{{document}}}}.{{fmt}}", fmt=config["manuscript"]["formats"]),
+        # which engine (and Quarto or pandoc version) rendered the document, with the job's provenance
+        provenance=f"{RESULTS}/manuscript/{{document}}.render.json",
     params:
         formats=config["manuscript"]["formats"],
         engine=config["manuscript"]["engine"],

@@ -6,7 +6,11 @@ and the Lua filters):
 * ``pandoc`` -- pandoc from pypandoc-binary, the filters ``numbers.lua`` + ``crossref.lua`` and
   ``--citeproc``; the PDF is made by ``pandoc -t typst`` and the typst Python package (fonts
   embedded in typst, host fonts ignored).  Needs no Quarto.
-* ``quarto`` -- ``quarto render`` with the same ``_quarto.yml`` (used when Quarto is installed).
+* ``quarto`` -- ``quarto render`` with the same ``_quarto.yml`` (used when Quarto >= 1.6 is
+  installed), run on a temporary copy of the document's folder so that Quarto writes nothing
+  into ``manuscript/``; for the PDF Quarto writes the Typst source (its template with the
+  project's partials ``typst/typst-template.typ`` and ``typst/typst-show.typ``) and the
+  project's Typst compiles it as on the pandoc path.
 
 ``_quarto.yml`` is the one source of truth for ``bibliography``, ``csl`` and ``filters``;
 front matter of the .qmd may override them.  Outputs are written atomically (temporary file +
@@ -32,7 +36,16 @@ import yaml
 
 from .io import atomic_write, temporary_prefix
 
-__all__ = ["RenderError", "render_document", "project_config", "DEFAULT_EPOCH", "FORMATS"]
+__all__ = [
+    "RenderError",
+    "render_document",
+    "project_config",
+    "engine_info",
+    "quarto_version",
+    "DEFAULT_EPOCH",
+    "FORMATS",
+    "QUARTO_MIN_VERSION",
+]
 
 #: used when SOURCE_DATE_EPOCH is not set (2019-07-01, the paper's issue), so builds repeat
 DEFAULT_EPOCH = 1561939200
@@ -43,6 +56,10 @@ DEFAULT_FILTERS = ("filters/numbers.lua", "filters/crossref.lua")
 TYPST_TEMPLATE = "typst/template.typ"
 HTML_CSS = "css/paper.css"
 FONT_DIRS = ("fonts",)
+#: the oldest Quarto release whose source these sources were checked against (1.6 to 1.10): what
+#: they rely on (quarto.doc.input_file, `at: pre-ast`/`post-render` filters, the Typst partials
+#: typst-template.typ and typst-show.typ, `output-ext`, the call to quarto_super) is there in 1.6.
+QUARTO_MIN_VERSION = (1, 6)
 
 
 class RenderError(RuntimeError):
@@ -234,6 +251,28 @@ def _pandoc_docx(qmd: Path, target: Path, cfg, numbers_file) -> None:
 _TYPST_PATH = re.compile(r'(image\()"([^"]+)"')
 
 
+def _rooted(source: str, docdir: Path) -> tuple[str, Path]:
+    """``source`` with its image paths (relative to ``docdir``) made root-absolute, and that root:
+    the deepest folder holding the document and every image. Typst reads no file outside its
+    root; Quarto's own compile puts the root at the project folder (``manuscript/``), so it
+    refuses ``../results/figures/*.svg``."""
+    paths = []
+    for m in _TYPST_PATH.finditer(source):
+        p = m.group(2)
+        if not re.match(r"^[a-z]+:", p):
+            paths.append((docdir / p).resolve())
+    root = Path(os.path.commonpath([docdir.resolve(), *[p.parent for p in paths]]))
+
+    def fix(m: re.Match) -> str:
+        p = m.group(2)
+        if re.match(r"^[a-z]+:", p):
+            return m.group(0)
+        abs_p = (docdir / p).resolve()
+        return f'{m.group(1)}"/{abs_p.relative_to(root).as_posix()}"'
+
+    return _TYPST_PATH.sub(fix, source), root
+
+
 def _typst_source(qmd: Path, cfg, numbers_file) -> tuple[str, Path]:
     """Typst source whose file paths are root-absolute, and that root."""
     args: list[str] = []
@@ -241,27 +280,19 @@ def _typst_source(qmd: Path, cfg, numbers_file) -> tuple[str, Path]:
     if tpl.is_file():
         args += ["--template", str(tpl)]
     source = _pandoc(qmd, "typst", args, cfg, numbers_file, None).decode("utf-8")
-    paths = []
-    for m in _TYPST_PATH.finditer(source):
-        p = m.group(2)
-        if not re.match(r"^[a-z]+:", p):
-            paths.append((qmd.parent / p).resolve())
-    root = Path(os.path.commonpath([qmd.parent.resolve(), *[p.parent for p in paths]]))
-
-    def fix(m: re.Match) -> str:
-        p = m.group(2)
-        if re.match(r"^[a-z]+:", p):
-            return m.group(0)
-        abs_p = (qmd.parent / p).resolve()
-        return f'{m.group(1)}"/{abs_p.relative_to(root).as_posix()}"'
-
-    return _TYPST_PATH.sub(fix, source), root
+    return _rooted(source, qmd.parent)
 
 
 def _pandoc_pdf(qmd: Path, target: Path, cfg, numbers_file) -> None:
+    source, root = _typst_source(qmd, cfg, numbers_file)
+    _compile_pdf(source, root, qmd, target, cfg)
+
+
+def _compile_pdf(source: str, root: Path, qmd: Path, target: Path, cfg) -> None:
+    """Compile Typst ``source`` with the project's Typst (the ``typst`` package): fonts embedded
+    in Typst only, the build's timestamp, written atomically to ``target``."""
     import typst
 
-    source, root = _typst_source(qmd, cfg, numbers_file)
     fonts = [str(cfg["project_dir"] / d) for d in FONT_DIRS if (cfg["project_dir"] / d).is_dir()]
     try:
         pdf = typst.compile(
@@ -287,24 +318,114 @@ _PANDOC_WRITERS = {"html": _pandoc_html, "docx": _pandoc_docx, "pdf": _pandoc_pd
 
 # --------------------------------------------------------------------------- quarto engine
 _QUARTO_TO = {"html": "html", "docx": "docx", "pdf": "typst"}
+# what a render leaves in a project folder: never copied into the staged copy
+_QUARTO_LEFTOVERS = (".quarto", "_freeze", "*_files", "*.quarto_ipynb")
 
 
-def _quarto_render(qmd: Path, fmt: str, target: Path, numbers_file: Path | None) -> None:
-    quarto = shutil.which("quarto")
+def quarto_version(quarto: str | None = None) -> tuple[int, ...]:
+    """The version of the Quarto on PATH (or at ``quarto``), e.g. ``(1, 6, 40)``."""
+    quarto = quarto or shutil.which("quarto")
     if quarto is None:
         raise RenderError("Quarto is not installed (engine='quarto')")
-    with tempfile.TemporaryDirectory(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent) as tmp:
-        cmd = [quarto, "render", qmd.name, "--to", _QUARTO_TO[fmt], "--output-dir", tmp]
-        if numbers_file is not None:
-            cmd += ["-M", f"numbers-file:{Path(numbers_file).resolve()}"]
-        proc = subprocess.run(cmd, cwd=qmd.parent, capture_output=True, env=_env())
-        produced = Path(tmp) / f"{qmd.stem}.{FORMATS[fmt]}"
-        if proc.returncode != 0 or not produced.is_file():
-            raise RenderError(
-                f"quarto failed to render {qmd} to {fmt} (exit {proc.returncode}):\n"
-                + proc.stderr.decode("utf-8", "replace").strip()
-            )
-        os.replace(produced, target)
+    proc = subprocess.run([quarto, "--version"], capture_output=True, text=True)
+    m = re.match(r"\s*(\d+(?:\.\d+)+)", proc.stdout)
+    if proc.returncode != 0 or not m:
+        raise RenderError(f"{quarto} --version did not print a version: {(proc.stdout + proc.stderr).strip()!r}")
+    return tuple(int(x) for x in m.group(1).split("."))
+
+
+def _check_quarto(quarto: str) -> tuple[int, ...]:
+    version = quarto_version(quarto)
+    if version[:2] < QUARTO_MIN_VERSION:
+        raise RenderError(
+            f"Quarto {'.'.join(map(str, version))} at {quarto} is older than the oldest supported release "
+            f"{'.'.join(map(str, QUARTO_MIN_VERSION))}; update Quarto, or set manuscript.engine: pandoc"
+        )
+    return version
+
+
+def _stage(qmd: Path, project: Path, tmp: Path) -> Path:
+    """A copy of the document's project folder in ``tmp`` (Quarto writes ``.quarto/``,
+    ``.gitignore`` and intermediate files beside the document); the project folder's siblings
+    (``results/``, ``data/``) appear beside the copy as links, so the document's ``../`` paths
+    resolve as in the original. Returns the copy of ``qmd``."""
+    stage = tmp / project.name
+    shutil.copytree(project, stage, ignore=shutil.ignore_patterns(*_QUARTO_LEFTOVERS))
+    for entry in project.parent.iterdir():
+        if entry.name != project.name:
+            (tmp / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    return stage / qmd.relative_to(project)
+
+
+def _quarto_run(quarto: str, qmd: Path, staged: Path, fmt: str, outdir: Path, numbers_file, extra=()) -> Path:
+    cmd = [quarto, "render", staged.name, "--to", _QUARTO_TO[fmt], "--output-dir", str(outdir), *extra]
+    if numbers_file is not None:
+        cmd += ["-M", f"numbers-file:{Path(numbers_file).resolve()}"]
+    proc = subprocess.run(cmd, cwd=staged.parent, capture_output=True, env=_env())
+    produced = [p for p in outdir.iterdir() if p.is_file() and p.stem == staged.stem]
+    stderr = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode != 0 or len(produced) != 1:
+        raise RenderError(
+            f"quarto failed to render {qmd} (a copy in {staged.parent}) to {fmt} (exit {proc.returncode}):\n{stderr}"
+        )
+    return produced[0]
+
+
+def _quarto_render(quarto: str, qmd: Path, cfg, fmt: str, target: Path, numbers_file: Path | None) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="metabuild-quarto-") as stage_tmp,
+        tempfile.TemporaryDirectory(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent) as out,
+    ):
+        staged = _stage(qmd, cfg["project_dir"], Path(stage_tmp))
+        if fmt != "pdf":
+            os.replace(_quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file), target)
+            return
+        # Quarto writes the Typst source only (output-ext: typ); the project's Typst compiles
+        # it as on the pandoc path: Quarto would compile with its root at the project folder
+        # (which refuses ../results/figures), and with the Typst it bundles (0.11 in 1.6).
+        typ = _quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, ["-M", "output-ext:typ"])
+        # the image paths are relative to the staged document, whose layout is the original's
+        source, root = _rooted(typ.read_text(encoding="utf-8"), qmd.parent)
+        _compile_pdf(source, root, qmd, target, cfg)
+
+
+def _auto_engine() -> str:
+    """The Quarto engine when a supported Quarto is on PATH, else pandoc (an older Quarto is passed over:
+    the log and the render's provenance say which engine rendered)."""
+    quarto = shutil.which("quarto")
+    if quarto is None:
+        return "pandoc"
+    try:
+        _check_quarto(quarto)
+    except RenderError:
+        return "pandoc"
+    return "quarto"
+
+
+def engine_info(engine: str = "auto") -> dict[str, str]:
+    """The engine ``render_document`` would use for ``engine`` ("auto" resolved) and the
+    versions of the programs it runs: ``{"engine": "quarto", "quarto": "1.6.40", ...}``."""
+    if engine == "auto":
+        engine = _auto_engine()
+    if engine not in ("pandoc", "quarto"):
+        raise RenderError(f"unknown engine {engine!r}; choose 'auto', 'pandoc' or 'quarto'")
+    from importlib import metadata
+
+    info = {"engine": engine}
+    if engine == "quarto":
+        quarto = shutil.which("quarto")
+        if quarto is None:
+            raise RenderError("Quarto is not installed (engine='quarto')")
+        info["quarto"] = ".".join(map(str, _check_quarto(quarto)))
+        info["quarto_path"] = quarto
+    else:
+        proc = subprocess.run([_pandoc_path(), "--version"], capture_output=True, text=True)
+        info["pandoc"] = proc.stdout.split("\n", 1)[0].removeprefix("pandoc ").strip()
+    try:
+        info["typst"] = metadata.version("typst")  # compiles the PDF under both engines
+    except metadata.PackageNotFoundError:  # pragma: no cover - dependency of the project
+        pass
+    return info
 
 
 # --------------------------------------------------------------------------- entry point
@@ -320,7 +441,7 @@ def render_document(
 
     ``numbers_file`` is the registry (results/numbers.json); None lets the document's
     ``numbers-file`` metadata (default ``../results/numbers.json``) decide.
-    ``engine``: "pandoc", "quarto", or "auto" (Quarto when on PATH, else pandoc).
+    ``engine``: "pandoc", "quarto", or "auto" (Quarto >= 1.6 when on PATH, else pandoc).
     """
     qmd = Path(qmd).resolve()
     outdir = Path(outdir).resolve()
@@ -331,18 +452,28 @@ def render_document(
     if unknown:
         raise RenderError(f"unknown output format(s) {unknown}; choose from {sorted(FORMATS)}")
     if engine == "auto":
-        engine = "quarto" if shutil.which("quarto") else "pandoc"
+        engine = _auto_engine()
     if engine not in ("pandoc", "quarto"):
         raise RenderError(f"unknown engine {engine!r}; choose 'auto', 'pandoc' or 'quarto'")
+    quarto = shutil.which("quarto") if engine == "quarto" else None
+    if engine == "quarto":
+        if quarto is None:
+            raise RenderError("Quarto is not installed (engine='quarto')")
+        _check_quarto(quarto)
     if numbers_file is not None and not Path(numbers_file).is_file():
         raise RenderError(f"number registry not found: {numbers_file}")
     outdir.mkdir(parents=True, exist_ok=True)
     cfg = project_config(qmd)
     outputs = {fmt: outdir / f"{qmd.stem}.{FORMATS[fmt]}" for fmt in formats}
     if engine == "quarto":
-        # one at a time: Quarto writes intermediate files beside the .qmd
-        for fmt, target in outputs.items():
-            _quarto_render(qmd, fmt, target, numbers_file)
+        # side by side like the pandoc runs: each format renders its own staged copy
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(outputs) or 1) as pool:
+            futures = [
+                pool.submit(_quarto_render, quarto, qmd, cfg, fmt, target, numbers_file)
+                for fmt, target in outputs.items()
+            ]
+        for future in futures:
+            future.result()
         return outputs
     # The pandoc runs of the formats are independent processes (each writes through its own
     # temporary file), so they run side by side.

@@ -525,5 +525,5 @@ def check_study_sets(config: Mapping[str, Any], dataset: Any) -> None:
 def manuscript_support_files() -> list[str]:
     """Files besides the .qmd that shape the rendered documents."""
     root = Path("manuscript")
-    patterns = ["_quarto.yml", "*.bib", "csl/*.csl", "filters/*.lua", "templates/*", "*.css"]
+    patterns = ["_quarto.yml", "*.bib", "csl/*.csl", "filters/*.lua", "templates/*", "typst/*", "css/*.css", "*.css"]
     return sorted(str(p) for pattern in patterns for p in root.glob(pattern))
