@@ -6,9 +6,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
-
-
+# common.smk checks config/config.yaml as raw YAML, then loads it (configfile:)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/analyses.smk"
 include: "workflow/rules/figures.smk"

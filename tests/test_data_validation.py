@@ -206,9 +206,9 @@ CASES = [
     ("mean_above_10", set_cell(P, 5, "mean", "48"), P, 5, "mean",
      "48 is not <= 10", "a number from 0 to 10"),
     ("zero_n", set_cell(P, 2, "n", "0"), P, 2, "n",
-     "0 is not >= 1", "an integer >= 1"),
+     "0 is not >= 1", "an integer from 1 to 1000000"),
     ("negative_events", set_cell(B, 4, "events", "-1"), B, 4, "events",
-     "-1 is not >= 0", "an integer >= 0"),
+     "-1 is not >= 0", "an integer from 0 to 1000000"),
     ("enum_arm_placebo", set_cell(B, 2, "arm", "placebo"), B, 2, "arm",
      '"placebo" is not an allowed value', "one of: ketamine, control"),
     ("rob_level_moderate", set_cell(R, 5, "judgement", "moderate"), R, 5, "judgement",
@@ -332,7 +332,7 @@ def test_one_line_per_problem_with_row_convention(data_dir):
     lines = str(info.value).splitlines()
     assert "header as row 1" in lines[0]
     assert len(lines) == 1 + len(info.value.problems) == 3
-    assert lines[1].endswith('pain_scores.csv, row 7, column "sd": -1.2 is not > 0 (expected a number > 0)')
+    assert lines[1].endswith('pain_scores.csv, row 7, column "sd": -1.2 is not > 0 (expected a number > 0 and <= 10)')
 
 
 def test_problem_str_without_row_or_column():

@@ -1,12 +1,8 @@
-"""Two clean builds in two temporary copies give the same bytes.
+"""Two clean builds in two temporary copies give the same bytes, every file, no exception.
 
-Which fields differ, and why: only ``built_at`` -- the UTC time a job ran, recorded in the
-provenance of every job output (results/analyses/*.json, results/descriptive/*.json,
-results/validation/report.json) and carried into results/numbers.json and numbers.prov.json
-with each number's provenance. It is a time by design (an auditor sees when a value was
-computed), so it is the one thing allowed to differ: JSON files must be equal once
-``built_at`` is removed, and their raw bytes may differ only on lines holding ``built_at``.
-Figures (SVG, PNG), tables (Markdown, CSV) and reports must be byte-identical.
+No output carries a wall-clock time: a job's provenance records ``built_at`` only when
+``SOURCE_DATE_EPOCH`` is set, and then it is that time (the same in both builds). Every
+``sha256`` recorded in an output is the SHA-256 of that file as it is on disk.
 
 Documents (HTML, DOCX, PDF) are rendered with SOURCE_DATE_EPOCH from the last commit
 (``git log -1 --format=%ct``; a fixed value outside git) and must be byte-identical:
@@ -51,10 +47,21 @@ def two_builds(tmp_path_factory) -> tuple[Path, Path]:
     return copies[0], copies[1]
 
 
+def _byte_differences(a: Path, b: Path) -> list[str]:
+    """Files only in one tree, or whose bytes differ (no field is exempt)."""
+    files_a = {p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()}
+    problems = [f"only in one build: {f}" for f in sorted(files_a ^ files_b)]
+    problems += [
+        f"{f}: bytes differ" for f in sorted(files_a & files_b) if (a / f).read_bytes() != (b / f).read_bytes()
+    ]
+    return problems
+
+
 @pytest.mark.slow
-def test_outputs_identical_but_built_at(two_builds):
+def test_outputs_byte_identical(two_builds):
     one, two = two_builds
-    problems = synthetic.compare_outputs(one / "results", two / "results")
+    problems = _byte_differences(one / "results", two / "results")
     assert not problems, "\n".join(problems)
     kinds = {p.suffix for p in (one / "results").rglob("*") if p.is_file()}
     assert {".svg", ".png", ".md", ".csv", ".json"} <= kinds, kinds
@@ -71,15 +78,16 @@ def test_outputs_identical_but_built_at(two_builds):
 
 
 @pytest.mark.slow
-def test_built_at_is_the_only_time_field(two_builds):
-    """built_at does differ somewhere in practice (the builds ran at different times) or is at
-    least present; no other key holds a time stamp."""
+def test_no_time_but_source_date_epoch(two_builds):
+    """The only time an output holds is ``built_at``, equal to SOURCE_DATE_EPOCH."""
     import json
     import re
+    import time
 
     one, _ = two_builds
-    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
-    found = []
+    expected = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(EPOCH)))
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+    found, built_at = [], set()
 
     def walk(value, path):
         if isinstance(value, dict):
@@ -88,13 +96,57 @@ def test_built_at_is_the_only_time_field(two_builds):
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 walk(v, f"{path}[{i}]")
-        elif isinstance(value, str) and stamp.match(value) and not path.endswith(".built_at"):
-            found.append(path)
+        elif isinstance(value, str) and stamp.search(value):
+            if path.endswith(".built_at"):
+                built_at.add(value)
+            else:
+                found.append(path)
 
     for path in (one / "results").rglob("*.json"):
         walk(json.loads(path.read_text()), path.name)
     assert not found, f"time-like fields other than built_at: {found[:10]}"
-    assert '"built_at"' in (one / "results" / "numbers.json").read_text()
+    assert built_at == {expected}
+
+
+def _recorded_hashes(value, out: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(path, sha256) pairs an output records: ``{"path", "sha256"}`` items of provenance,
+    and the W3C PROV entities ``"file:<path>": {"mb:sha256": ...}``."""
+    if isinstance(value, dict):
+        if isinstance(value.get("sha256"), str) and isinstance(value.get("path"), str):
+            out.append((value["path"], value["sha256"]))
+        for key, item in value.items():
+            if key.startswith("file:") and isinstance(item, dict) and "mb:sha256" in item:
+                out.append((key.removeprefix("file:"), item["mb:sha256"]))
+            _recorded_hashes(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _recorded_hashes(item, out)
+    return out
+
+
+@pytest.mark.slow
+def test_every_recorded_sha256_is_the_file_on_disk(two_builds):
+    """An auditor running ``sha256sum`` on an input gets the recorded hash (the JSON outputs
+    used to be hashed with their built_at removed, which matched no file)."""
+    import hashlib
+    import json
+
+    one, _ = two_builds
+    checked, wrong = 0, []
+    for output in sorted((one / "results").rglob("*.json")):
+        for rel, recorded in _recorded_hashes(json.loads(output.read_text()), []):
+            path = one / rel
+            if not path.is_file():
+                continue
+            checked += 1
+            if hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
+                wrong.append(f"{output.relative_to(one)} records {rel} as {recorded[:12]}")
+    assert checked > 100, checked
+    assert any(
+        "results/analyses/" in rel
+        for rel, _ in _recorded_hashes(json.loads((one / "results" / "numbers.json").read_text()), [])
+    )
+    assert not wrong, "\n".join(wrong[:10])
 
 
 MINI_QMD = """---
@@ -190,5 +242,5 @@ def test_manuscript_identical_with_real_data(tmp_path):
         proc = synthetic.run_snakemake(dest, timeout=600, SOURCE_DATE_EPOCH=EPOCH)
         assert proc.returncode == 0, proc.stdout[-3000:]
         copies.append(dest)
-    problems = synthetic.compare_outputs(copies[0] / "results", copies[1] / "results")
+    problems = _byte_differences(copies[0] / "results", copies[1] / "results")
     assert not problems, "\n".join(problems)

@@ -27,6 +27,15 @@ if workflow.is_main_process:
 
 from metabuild import workflow_support as ws  # noqa: E402
 
+# Checked as raw YAML before Snakemake's loader reads it: that loader would run a YTE template
+# (Python code) or expand an alias bomb. (A file given with --configfile is loaded by
+# Snakemake before the workflow starts, so only its loaded values are checked.)
+ws.check_config_file(ws.CONFIG_FILE)
+
+
+configfile: ws.CONFIG_FILE
+
+
 validate(config, "../../config/schemas/config.schema.yaml")
 ws.check_config(config)
 
@@ -35,7 +44,8 @@ RESULTS = config["results_dir"]
 ANALYSES = config["analyses"]
 # hashed before loading: jobs run only on these bytes (run_job), never on a later edit
 PLANNED = ws.planned_data_hashes(DATA_DIR, workflow.is_main_process)
-DATA = ws.load_valid_dataset(DATA_DIR)
+DATA = ws.load_valid_dataset(DATA_DIR, extra=ws.extra_tables(config))
+ws.check_config_against_data(config, DATA)
 ws.check_study_sets(config, DATA)
 DIGESTS = ws.analysis_digests(ANALYSES, DATA, config)
 LIB = "workflow/lib/metabuild"

@@ -13,10 +13,15 @@ Every loaded DataFrame keeps this number in the column ``_row`` so provenance ca
 
 Validation happens in three layers:
 
-1. file level (hand-written, because frictionless reports these poorly): missing file, zero bytes,
-   UTF-8 byte-order mark (rejected), bytes that are not UTF-8, a delimiter other than a comma,
-   missing / unknown / misspelt / duplicated columns (any column order is accepted), a header without
-   data rows, leading or trailing whitespace in any cell, and NaN/inf in number columns;
+1. file level (hand-written, because frictionless reports these poorly): missing file, a path that
+   is a symbolic link or not a regular file (a data file must be a file inside data/, so a link
+   cannot make the build read /etc/passwd), zero bytes, UTF-8 byte-order mark (rejected), bytes
+   that are not UTF-8, a delimiter other than a comma, missing / unknown / misspelt / duplicated
+   columns (any column order is accepted), a header without data rows, control characters in any
+   cell (NUL, tab, line breaks, escape, bidirectional controls: see
+   :func:`metabuild.escape.forbidden_character`), a cell longer than its column's ``maxLength``
+   (or than :data:`MAX_NUMBER_CHARS` for a number), leading or trailing whitespace in any cell,
+   and NaN/inf in number columns;
 2. row level, by frictionless against the Table Schema: types, required values, enums, ranges,
    patterns (ids must match ``^[a-z][a-z0-9_]*$``: they become file names and registry keys),
    primary-key uniqueness, duplicate rows, blank rows, missing and extra cells;
@@ -24,7 +29,14 @@ Validation happens in three layers:
    events <= n, n per arm <= the number randomised to that arm, both arms present for every
    time point and outcome (a binary outcome may have its ketamine arm alone), exactly one
    primary time point per study and arm (the same for both
-   arms), and a risk-of-bias row for every study and domain.
+   arms), one time point per week and per pooling window in each study arm, the same weeks and
+   window in both arms of a time point, and a risk-of-bias row for every study and domain.
+
+Length caps (``maxLength`` in the schemas), so no text can blow up a table, a figure or a
+message: ids 40 characters (they become file names and keys); a study label 60 (a forest-plot
+column and a risk-of-bias column heading); a time point 30 and a printed value 30 (short cells);
+Table 1 free text (population, regimen, arms) and footnotes or definitions 300 (about 2.5 times
+the longest real cell); sources and curator's notes 1000 (provenance only).
 """
 
 from __future__ import annotations
@@ -43,6 +55,8 @@ from typing import Any
 
 import pandas as pd
 
+from metabuild.escape import forbidden_character
+
 __all__ = [
     "FILES",
     "ID_PATTERN",
@@ -52,6 +66,7 @@ __all__ = [
     "load_dataset",
     "load_schema",
     "validate_dataset",
+    "validate_table",
 ]
 
 #: table name -> file name, in dependency order (studies first).
@@ -72,6 +87,11 @@ ROW_COLUMN = "_row"
 ROW_CONVENTION = "row numbers count the header as row 1, so the first data row is row 2"
 
 _BOM = b"\xef\xbb\xbf"
+#: longest cell a number or integer column accepts (a real number needs a few characters; a
+#: 5000-digit integer would otherwise reach Python's int-conversion limit)
+MAX_NUMBER_CHARS = 40
+#: how much of a bad cell a message quotes
+_QUOTE_CHARS = 60
 _ARM_N_COLUMN = {"ketamine": "n_ketamine", "control": "n_control"}
 
 
@@ -133,6 +153,14 @@ def _fields(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _fmt(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _show(cell: Any) -> str:
+    """A cell as a message quotes it: at most :data:`_QUOTE_CHARS` characters, control
+    characters as escapes (a message must not carry a NUL or a terminal escape)."""
+    text = str(cell)
+    shown = text if len(text) <= _QUOTE_CHARS else text[:_QUOTE_CHARS] + f"… ({len(text)} characters)"
+    return "".join(ch if forbidden_character(ch) is None else f"\\u{ord(ch):04x}" for ch in shown)
 
 
 def _expected(f: dict[str, Any]) -> str:
@@ -233,6 +261,15 @@ def _check_header(fname: str, header: list[str], fields: dict[str, dict]) -> lis
 
 def _read_table(path: Path, fname: str, fields: dict[str, dict]) -> tuple[list[Problem], list[list[str]]]:
     """File-level checks. Returns (problems, rows including the header) — rows only if no problems."""
+    if path.is_symlink():
+        return [
+            Problem(
+                fname, None, None, "is a symbolic link (not read)", "a regular file inside the data folder, not a link"
+            )
+        ], []
+    if path.exists() and not path.is_file():
+        what = "a directory" if path.is_dir() else "not a regular file"
+        return [Problem(fname, None, None, f"is {what}, not a file", f"a CSV file at {fname}")], []
     if not path.is_file():
         return [Problem(fname, None, None, "file is missing", f"a CSV file at {fname}")], []
     raw = path.read_bytes()
@@ -274,7 +311,29 @@ def _read_table(path: Path, fname: str, fields: dict[str, dict]) -> tuple[list[P
         return [Problem(fname, None, None, "file has a header but no data rows", "at least one data row")], []
     for i, cells in enumerate(rows[1:], start=2):
         for name, value in zip(header, cells, strict=False):
-            if value != value.strip():
+            bad = forbidden_character(value)
+            cap = _max_length(fields[name])
+            if bad is not None:
+                problems.append(
+                    Problem(
+                        fname,
+                        i,
+                        name,
+                        f'"{_show(value)}" contains the control character {bad[1]} at character {bad[0] + 1}',
+                        "text without control characters, line breaks, tabs or bidirectional controls",
+                    )
+                )
+            elif len(value) > cap:
+                problems.append(
+                    Problem(
+                        fname,
+                        i,
+                        name,
+                        f'"{_show(value)}" is {len(value)} characters long, more than the {cap} allowed',
+                        f"at most {cap} characters",
+                    )
+                )
+            elif value != value.strip():
                 problems.append(
                     Problem(
                         fname,
@@ -287,6 +346,12 @@ def _read_table(path: Path, fname: str, fields: dict[str, dict]) -> tuple[list[P
             elif fields[name].get("type") == "number" and _is_non_finite(value):
                 problems.append(Problem(fname, i, name, f'"{value}" is not a finite number', _expected(fields[name])))
     return problems, rows
+
+
+def _max_length(f: dict[str, Any]) -> int:
+    """Longest cell the field accepts: its schema's ``maxLength``, or
+    :data:`MAX_NUMBER_CHARS` for numbers (and for any field without a cap)."""
+    return int(f.get("constraints", {}).get("maxLength", MAX_NUMBER_CHARS))
 
 
 def _is_non_finite(value: str) -> bool:
@@ -341,7 +406,7 @@ def _frictionless_problems(
             noun = {"integer": "an integer", "number": "a number", "boolean": "a boolean"}.get(
                 f.get("type"), f.get("type")
             )
-            problems.append(Problem(fname, row, col, f'"{cell}" is not {noun}', _expected(f)))
+            problems.append(Problem(fname, row, col, f'"{_show(cell)}" is not {noun}', _expected(f)))
         elif etype == "constraint-error":
             m = _CONSTRAINT_NOTE.search(e.note or "")
             kind = m.group(1) if m else ""
@@ -349,13 +414,14 @@ def _frictionless_problems(
             msg = {
                 "required": "value is missing",
                 "minLength": "value is missing",
-                "enum": f'"{cell}" is not an allowed value',
-                "pattern": f'"{cell}" does not match {c.get("pattern")}',
-                "minimum": f"{cell} is not >= {_fmt(c.get('minimum'))}",
-                "maximum": f"{cell} is not <= {_fmt(c.get('maximum'))}",
-                "exclusiveMinimum": f"{cell} is not > {_fmt(c.get('exclusiveMinimum'))}",
-                "exclusiveMaximum": f"{cell} is not < {_fmt(c.get('exclusiveMaximum'))}",
-            }.get(kind, f'"{cell}" breaks constraint {kind}: {e.note}')
+                "enum": f'"{_show(cell)}" is not an allowed value',
+                "pattern": f'"{_show(cell)}" does not match {c.get("pattern")}',
+                "minimum": f"{_show(cell)} is not >= {_fmt(c.get('minimum'))}",
+                "maximum": f"{_show(cell)} is not <= {_fmt(c.get('maximum'))}",
+                "exclusiveMinimum": f"{_show(cell)} is not > {_fmt(c.get('exclusiveMinimum'))}",
+                "exclusiveMaximum": f"{_show(cell)} is not < {_fmt(c.get('exclusiveMaximum'))}",
+                "maxLength": f"value is longer than {c.get('maxLength')} characters",
+            }.get(kind, f'"{_show(cell)}" breaks constraint {kind}')
             problems.append(Problem(fname, row, col, msg, _expected(f)))
         elif etype == "primary-key":
             if row in dup_rows:
@@ -383,14 +449,14 @@ def _frictionless_problems(
                     fname,
                     row,
                     None,
-                    f'row has more cells than the header (extra "{cell}")',
+                    f'row has more cells than the header (extra "{_show(cell)}")',
                     "one cell per column",
                 )
             )
         elif etype == "blank-row":
             problems.append(Problem(fname, row, None, "blank row", "no blank rows: delete it"))
         elif etype in {"unique-error"}:
-            problems.append(Problem(fname, row, col, f'"{cell}" is not unique', "unique values"))
+            problems.append(Problem(fname, row, col, f'"{_show(cell)}" is not unique', "unique values"))
         else:
             problems.append(Problem(fname, row, col, f"{etype}: {e.note or e.message}", None))
     return problems
@@ -532,6 +598,8 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
                     )
                 )
 
+    if pain is not None:
+        problems += _time_point_problems(pain, names["pain_scores"])
     problems += _flow_against_studies(tables, names)
 
     # every study has every risk-of-bias domain
@@ -551,6 +619,51 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
                             f"one row per study for each of: {', '.join(domains)}",
                         )
                     )
+    return problems
+
+
+def _time_point_problems(pain: list[dict], fname: str) -> list[Problem]:
+    """One time point per week and per pooling window in each study arm (an analysis of one
+    window pools one row per arm), and the same weeks and window in both arms of a time point."""
+    problems: list[Problem] = []
+    first: dict[tuple[str, str, str, Any], dict] = {}
+    for r in pain:
+        for column, value in (("weeks", float(r["weeks"])), ("window_weeks", r["window_weeks"] or None)):
+            if value is None:
+                continue
+            seen = first.setdefault((r["study_id"], r["arm"], column, value), r)
+            if seen is not r:
+                problems.append(
+                    Problem(
+                        fname,
+                        r[ROW_COLUMN],
+                        column,
+                        f'study "{r["study_id"]}", arm "{r["arm"]}": {column} = {r[column]} is already the '
+                        f'{column} of time point "{seen["timepoint"]}" (row {seen[ROW_COLUMN]})',
+                        f"one time point per {column} value in each study arm",
+                    )
+                )
+    arms: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for r in pain:
+        arms[(r["study_id"], r["timepoint"])][r["arm"]] = r
+    for (sid, timepoint), pair in arms.items():
+        k, c = pair.get("ketamine"), pair.get("control")
+        if not (k and c):
+            continue
+        for column in ("weeks", "window_weeks"):
+            kv, cv = k[column], c[column]
+            same = (kv == cv) if column == "window_weeks" else float(kv) == float(cv)
+            if not same:
+                problems.append(
+                    Problem(
+                        fname,
+                        c[ROW_COLUMN],
+                        column,
+                        f'study "{sid}", time point "{timepoint}": {column} is "{cv}" in the control arm but '
+                        f'"{kv}" in the ketamine arm (row {k[ROW_COLUMN]})',
+                        f"the same {column} in both arms of a time point",
+                    )
+                )
     return problems
 
 
@@ -621,6 +734,22 @@ def validate_dataset(data_dir: Path, schema_dir: Path | None = None) -> None:
         if not file_problems:
             clean[name] = _records(rows)
     problems += _cross_file(clean, names, schemas)
+    if problems:
+        raise DataValidationError(problems)
+
+
+def validate_table(path: Path, name: str, schema_dir: Path) -> None:
+    """Check one file that stands in for table ``name`` (e.g. the sensitivity analysis' own
+    pain_scores file) at file and row level, and its time points; raise
+    :class:`DataValidationError` listing every problem."""
+    path = Path(path)
+    schema = load_schema(name, Path(schema_dir))
+    fname = _display(path)
+    problems, rows = _read_table(path, fname, _fields(schema))
+    if rows:
+        problems += _frictionless_problems(path, fname, schema, {(p.row, p.column) for p in problems})
+        if not problems and name == "pain_scores":
+            problems += _time_point_problems(_records(rows), fname)
     if problems:
         raise DataValidationError(problems)
 

@@ -1,5 +1,7 @@
 """Provenance of a job's outputs: rule, job, script (git blob hash), parameters, input
-files (SHA-256), the data rows used, software versions and the build time.
+files (SHA-256 of each file as it is on disk), the data rows used, software versions and,
+when ``SOURCE_DATE_EPOCH`` is set, that build time (never the wall clock: two builds of the
+same sources give the same bytes).
 
 Recorded by each Snakemake script and carried into every registry number, so an auditor
 can go from a printed number to the exact code, parameters and data rows behind it.
@@ -8,7 +10,7 @@ can go from a printed number to the exact code, parameters and data rows behind 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
 import platform
 import time
 from collections.abc import Iterable, Mapping
@@ -30,33 +32,26 @@ SOFTWARE = (
 )
 
 
-def _without_times(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _without_times(v) for k, v in data.items() if k != "built_at"}
-    if isinstance(data, list):
-        return [_without_times(v) for v in data]
-    return data
-
-
 def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file. For the workflow's own JSON outputs the hash is of the content
-    without its ``built_at`` fields (canonical JSON), so that the one field that is a time by
-    design does not make every downstream hash, and so every document, differ between two
-    otherwise identical builds."""
-    path = Path(path)
-    if path.suffix == ".json" and not str(path).startswith(("data/", "config/")):
-        try:
-            content = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            content = None
-        if isinstance(content, dict):
-            canonical = json.dumps(_without_times(content), sort_keys=True, ensure_ascii=False)
-            return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 of the file's bytes, as ``sha256sum`` prints it: every recorded hash can be
+    checked against the file on disk."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def build_time() -> str | None:
+    """``SOURCE_DATE_EPOCH`` as an ISO 8601 UTC time, or None when it is not set (then no time
+    is recorded: a wall-clock time would make two builds of the same sources differ)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return None
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(value)))
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"SOURCE_DATE_EPOCH={value!r} is not a time in seconds since 1970") from None
 
 
 def git_blob_hash(path: str | Path) -> str:
@@ -101,7 +96,7 @@ def job_provenance(
     wildcards = {k: v for k, v in snakemake.wildcards.items()}
     params = {k: v for k, v in snakemake.params.items()} if hasattr(snakemake.params, "items") else {}
     job = snakemake.rule + ("[" + ", ".join(f"{k}={v}" for k, v in wildcards.items()) + "]" if wildcards else "")
-    return {
+    record = {
         "rule": snakemake.rule,
         "job": job,
         "wildcards": wildcards,
@@ -112,6 +107,8 @@ def job_provenance(
         "data_rows": {k: sorted(int(r) for r in v) for k, v in (data_rows or {}).items()},
         "study_ids": sorted(study_ids or []),
         "software": software_versions(),
-        # A time by design: the only field that differs between two identical builds.
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    built_at = build_time()
+    if built_at is not None:
+        record["built_at"] = built_at
+    return record

@@ -21,8 +21,8 @@ counts add up); each failure is reported by key.
 
 from __future__ import annotations
 
-import html
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
+from metabuild import escape
 from metabuild.stats import consistency
 
 STATUS_ORDER = [
@@ -465,14 +466,14 @@ def _sensitivity_markdown(sensitivity: Mapping[str, Any] | None) -> str:
         "scores show (as if a standard error had been extracted as an SD). Refitting the same published values "
         f"with every SD at least {format_number(sensitivity['min_sd_plausible'], 'estimate')} gives:",
         "",
-        f"| Analysis | As reconstructed (data files) | {sensitivity.get('label', 'Alternative')} |",
+        f"| Analysis | As reconstructed (data files) | {_cell(sensitivity.get('label', 'Alternative'))} |",
         "|:--|:--|:--|",
     ]
     for row in sensitivity["rows"]:
-        lines.append(f"| `{row['key']}` | {_cell(show(row['data']))} | {_cell(show(row['plausible']))} |")
+        lines.append(f"| {_cell(_code(row['key']))} | {_cell(show(row['data']))} | {_cell(show(row['plausible']))} |")
     extracted = sensitivity.get("trials", {}).get("as_extracted", [])
     if extracted:
-        names = ", ".join(f"{_cell(t['label'])} (`{t['study_id']}`)" for t in extracted)
+        names = ", ".join(f"{_cell(t['label'])} ({_cell(_code(t['study_id']))})" for t in extracted)
         lines += ["", f"Trials the refit does not cover enter as extracted, with their data rows unchanged: {names}."]
     return "\n".join(lines) + "\n"
 
@@ -503,7 +504,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
     ]
     for r in data["rows"]:
         cells = [
-            f"`{r['key']}`",
+            _code(r["key"]),
             r["location"],
             r["printed"],
             r["text"] or "",
@@ -516,7 +517,7 @@ def _markdown(data: Mapping[str, Any]) -> str:
     lines += ["", f"Consistency gate over this build's own numbers: {s['gate_failures']} failure(s)."]
     for g in data["gate"]:
         waived = f" Waived in config/config.yaml (consistency_waivers): {g['waived']}" if "waived" in g else ""
-        lines.append(f"- `{g['key']}` ({g['check']}): {g['message']}.{waived}")
+        lines.append(rf"- {_cell(_code(g['key']))} \({_cell(g['check'])}\): {_cell(g['message'] + '.' + waived)}")
     return "\n".join(lines) + "\n"
 
 
@@ -527,7 +528,10 @@ def _study_set_lines(differs: Mapping[str, Any] | None) -> list[str]:
         return []
 
     def named(ids: list[str]) -> str:
-        return ", ".join(f"{_cell(differs['labels'][i])} (`{i}`)" if i in differs["labels"] else f"`{i}`" for i in ids)
+        return ", ".join(
+            f"{_cell(differs['labels'][i])} ({_cell(_code(i))})" if i in differs["labels"] else _cell(_code(i))
+            for i in ids
+        )
 
     parts = [f"The data hold {len(differs['data'])} trials; the published article had {len(differs['published'])}."]
     if differs["added"]:
@@ -539,9 +543,19 @@ def _study_set_lines(differs: Mapping[str, Any] | None) -> list[str]:
 
 
 def _cell(value: Any) -> str:
-    text = str(value).replace("|", "\\|")
-    # a cell must not begin with "=": Typst would read it as a heading
-    return "\u00a0" + text if text.startswith("=") else text
+    """A Markdown table cell: text from data (a location, a printed value, a note) escaped
+    by :func:`metabuild.escape.markdown`; :class:`~metabuild.escape.Markup` as it is."""
+    return escape.markdown(value)
+
+
+def _code(key: Any) -> escape.Markup:
+    """A registry key as inline code. Keys match ``^[a-z0-9_][a-z0-9_.@]*$``
+    (data/schemas/published_values.schema.json), so no backtick can end the code span; any
+    other key is shown as escaped text."""
+    key = str(key)
+    if re.fullmatch(r"[a-z0-9_][a-z0-9_.@]*", key):
+        return escape.Markup(key, f"`{key}`")
+    return escape.Markup(key, escape.markdown(key))
 
 
 def _appendix(data: Mapping[str, Any]) -> str:
@@ -563,7 +577,7 @@ def _appendix(data: Mapping[str, Any]) -> str:
         if r["status"] == "extracted input":
             continue
         status = r["status"] + (f": {r['reason']}" if r["reason"] and r["status"] != "match" else "")
-        cells = [f"`{r['key']}`", r["location"], r["printed"], r["text"] or "", status]
+        cells = [_code(r["key"]), r["location"], r["printed"], r["text"] or "", status]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -571,18 +585,18 @@ def _appendix(data: Mapping[str, Any]) -> str:
 def _html(data: Mapping[str, Any]) -> str:
     s = data["summary"]
     head = "".join(
-        f"<th>{html.escape(k)}</th>"
+        f"<th>{escape.html(k)}</th>"
         for k in ["Key", "Where printed", "Printed", "Reproduced", "Difference", "Status", "Reason"]
     )
     body = "".join(
-        f'<tr class="{r["status"].replace(" ", "-")}"><td><code>{html.escape(r["key"])}</code></td>'
-        f"<td>{html.escape(str(r['location']))}</td><td>{html.escape(r['printed'])}</td>"
-        f"<td>{html.escape(r['text'] or '')}</td><td>{html.escape(_fmt(r['difference']))}</td>"
-        f"<td>{html.escape(r['status'])}</td><td>{html.escape(r['reason'])}</td></tr>"
+        f'<tr class="{r["status"].replace(" ", "-")}"><td><code>{escape.html(r["key"])}</code></td>'
+        f"<td>{escape.html(str(r['location']))}</td><td>{escape.html(r['printed'])}</td>"
+        f"<td>{escape.html(r['text'] or '')}</td><td>{escape.html(_fmt(r['difference']))}</td>"
+        f"<td>{escape.html(r['status'])}</td><td>{escape.html(r['reason'])}</td></tr>"
         for r in data["rows"]
     )
-    counts = "".join(f"<li>{html.escape(k)}: {v}</li>" for k, v in s.items())
-    gate = "".join(f"<li><code>{html.escape(g['key'])}</code>: {html.escape(g['message'])}</li>" for g in data["gate"])
+    counts = "".join(f"<li>{escape.html(k)}: {v}</li>" for k, v in s.items())
+    gate = "".join(f"<li><code>{escape.html(g['key'])}</code>: {escape.html(g['message'])}</li>" for g in data["gate"])
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Reproduction report</title>'
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}"

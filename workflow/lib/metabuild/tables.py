@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from metabuild import escape
 from metabuild.formatting import format_number, format_p
 
 CERTAINTY = {4: "High", 3: "Moderate", 2: "Low", 1: "Very low"}
@@ -15,18 +16,23 @@ DOWNGRADE = {"not serious": 0, "none": 0, "serious": 1, "very serious": 2}
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell: data text escaped (:func:`metabuild.escape.markdown`, which also escapes
+    ``|``), markup the code built (:class:`~metabuild.escape.Markup`) as it is."""
+    return escape.markdown(text)
 
 
 def markdown_table(frame: pd.DataFrame, notes: Sequence[str] = ()) -> str:
-    """A pipe table (pandoc and Quarto both read it), followed by note paragraphs."""
+    """A pipe table (pandoc and Quarto both read it), followed by note paragraphs.
+
+    Every cell, column name and note is text and is escaped, except
+    :class:`~metabuild.escape.Markup` the code built (a citation, a footnote mark)."""
     header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
     rule = "|" + "|".join(":--" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     text = "\n".join([header, rule, *body]) + "\n"
     if notes:
         # a Div, so the manuscript's cross-reference filters do not take the notes for the caption
-        text += "\n::: {.table-notes}\n" + "\n\n".join(notes) + "\n:::\n"
+        text += "\n::: {.table-notes}\n" + "\n\n".join(_cell(n) for n in notes) + "\n:::\n"
     return text
 
 
@@ -38,6 +44,7 @@ def table1(studies: pd.DataFrame, pain_scores: pd.DataFrame, weight_kg: float, t
     primary_at = dict(zip(primary["study_id"], primary["timepoint"], strict=True))
     rows = []
     for s in studies.itertuples():
+        cite = escape.citation(s.citation_key)
         dose = cumulative_dose_mg(
             rate=s.rate_mean,
             rate_unit=s.rate_unit,
@@ -48,7 +55,7 @@ def table1(studies: pd.DataFrame, pain_scores: pd.DataFrame, weight_kg: float, t
         )
         rows.append(
             {
-                "Trial": f"{s.label} [@{s.citation_key}]",
+                "Trial": escape.Markup(f"{s.label} {cite}", f"{escape.markdown(s.label)} {cite.markdown}"),
                 "Design; setting": f"{s.design.capitalize()} RCT; {s.setting}",
                 "Population": f"{s.population} (n = {s.n_ketamine + s.n_control})",
                 "Ketamine arm": f"{s.treatment_description} (n = {s.n_ketamine})",
@@ -58,7 +65,8 @@ def table1(studies: pd.DataFrame, pain_scores: pd.DataFrame, weight_kg: float, t
                 "Primary time point": primary_at.get(s.study_id, "not pooled (no SD)"),
             }
         )
-    return pd.DataFrame(rows)
+    # object columns: the Trial cells keep their Markup type (the citation stays a citation)
+    return pd.DataFrame(rows, dtype=object)
 
 
 def _events(pooled: Mapping[str, Any], arm: str) -> str:
@@ -79,13 +87,12 @@ def certainty(judgements: Mapping[str, str]) -> str:
 FOOTNOTE_NUMBER = re.compile(
     r"\{(?P<name>[a-z][a-z0-9_]*)(?::(?P<word>word))?(?::(?P<noun>[a-z]+))?(?::(?P<plural>[a-z]+))?\}"
 )
-_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
 
 def markdown_text(text: str) -> str:
-    """Text that pandoc's Markdown reader reads back literally: every ASCII punctuation
-    character backslash-escaped (the reader guarantees that for all of them), line breaks folded."""
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", re.sub(r"\s+", " ", str(text)))
+    """Text that pandoc's Markdown reader reads back literally (:func:`metabuild.escape.markdown`),
+    runs of white space folded to one space."""
+    return escape.markdown(re.sub(r"\s+", " ", str(text)))
 
 
 def footnote_markdown(template: str, analysis: str, known: Sequence[str], where: str) -> str:
@@ -151,7 +158,7 @@ def table2_grade(
                 known = (footnote_numbers or {}).get(spec["analysis"], ())
                 note = footnote_markdown(template, spec["analysis"], known, where)
                 letter = footnotes.setdefault(note, chr(ord("a") + len(footnotes)))
-                marks[d.domain] = f"^{letter}^"
+                marks[d.domain] = escape.Markup(f"^{letter}^", f"^{letter}^")
         result = results[spec["analysis"]]
         pooled = result["pooled"]
         if result["measure"] == "RR":
@@ -172,11 +179,11 @@ def table2_grade(
             {
                 "Outcome": spec["label"],
                 "Studies": str(pooled["k"]),
-                "Risk of bias": judgements.get("risk_of_bias", "") + marks.get("risk_of_bias", ""),
-                "Inconsistency": judgements.get("inconsistency", "") + marks.get("inconsistency", ""),
-                "Indirectness": judgements.get("indirectness", "") + marks.get("indirectness", ""),
-                "Imprecision": judgements.get("imprecision", "") + marks.get("imprecision", ""),
-                "Other": judgements.get("other", "") + marks.get("other", ""),
+                "Risk of bias": _marked(judgements.get("risk_of_bias", ""), marks.get("risk_of_bias")),
+                "Inconsistency": _marked(judgements.get("inconsistency", ""), marks.get("inconsistency")),
+                "Indirectness": _marked(judgements.get("indirectness", ""), marks.get("indirectness")),
+                "Imprecision": _marked(judgements.get("imprecision", ""), marks.get("imprecision")),
+                "Other": _marked(judgements.get("other", ""), marks.get("other")),
                 "Ketamine": treat,
                 "Control": ctrl,
                 "Effect (95% CI)": effect,
@@ -189,8 +196,16 @@ def table2_grade(
         "each serious and two for each very serious concern. MD, mean difference (0–10 scale); "
         "RR, relative risk."
     )
-    notes += [f"^{letter}^ {text}" for text, letter in footnotes.items()]
-    return pd.DataFrame(rows), notes, numbers
+    # the footnotes are Markdown already (footnote_markdown escaped their words)
+    notes += [escape.Markup(f"^{letter}^ {note}", f"^{letter}^ {note}") for note, letter in footnotes.items()]
+    return pd.DataFrame(rows, dtype=object), notes, numbers
+
+
+def _marked(judgement: str, mark: escape.Markup | None) -> str:
+    """A GRADE judgement (data text) followed by its footnote mark (markup), if any."""
+    if mark is None:
+        return judgement
+    return escape.Markup(judgement + mark, escape.markdown(judgement) + mark.markdown)
 
 
 def table_s2(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -1,7 +1,18 @@
 """Helpers the Snakefile calls while it builds the DAG (kept here so rules stay thin).
 
-Data are validated before any job is scheduled: bad input stops the build with one clear
-message per problem and no output written.
+Configuration and data are checked before any job is scheduled: bad input stops the build
+with one clear message per problem (naming the config key, or the data file, row and column)
+and no output written or deleted.
+
+* :func:`check_config_file` reads ``config/config.yaml`` as YAML *nodes* (nothing is built)
+  before Snakemake loads it: Snakemake's loader would run a YTE template (``__use_yte__``:
+  Python code in the config), expand an alias bomb, or fail with Python's int-conversion
+  traceback on a 5000-digit number, none of them naming the key.
+* :func:`check_config`: the checks the JSON schema cannot express (names safe as paths,
+  references resolve, every path relative and inside the project, the results folder never a
+  source folder, no text with control characters).
+* :func:`check_config_against_data`: what needs the data (columns a filter or a derived
+  attribute names exist; every analysis selects at least one study with data).
 """
 
 from __future__ import annotations
@@ -10,12 +21,14 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from metabuild import analysis
+from metabuild.escape import forbidden_character
 
 #: pattern of every name that becomes part of a file path or a registry key
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -70,12 +83,171 @@ class ConfigError(ValueError):
     """A configuration problem, naming the key."""
 
 
-def check_config(config: Mapping[str, Any]) -> None:
-    """Checks the JSON schema cannot express: names safe as paths, references resolve."""
+CONFIG_FILE = "config/config.yaml"
+
+#: top-level folders of the project that hold sources: the results folder may be none of them,
+#: nor inside one (a build must never write over data, code or the manuscript)
+SOURCE_FOLDERS = frozenset(
+    {
+        "benchmarks",
+        "config",
+        "data",
+        "docs",
+        "manuscript",
+        "profiles",
+        "tests",
+        "workflow",
+        ".ci",
+        ".git",
+        ".github",
+        ".snakemake",
+        ".venv",
+    }
+)
+
+#: protocol constants the workflow computes with while it plans the jobs (the dose of each trial)
+PROTOCOL_NUMBERS = ("reference_weight_kg", "high_dose_threshold_mg")
+
+#: limits of the raw configuration file (the real one: 8.6 kB, 240 texts, the longest 62
+#: characters, the largest integer 4 digits)
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_VALUES = 100_000  # values after alias expansion: an alias bomb reaches billions
+MAX_CONFIG_TEXT = 10_000
+MAX_CONFIG_INT_DIGITS = 30
+#: longest text a configuration value may hold: titles, labels and level names are printed in
+#: figures and tables (the longest real one has 62 characters)
+MAX_LABEL_CHARS = 200
+
+_YAML_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null", "merge", "timestamp")
+)
+
+
+def _config_problem(where: str, message: str) -> str:
+    return f"{CONFIG_FILE}: {where}: {message}" if where else f"{CONFIG_FILE}: {message}"
+
+
+def check_config_file(path: str | Path = CONFIG_FILE) -> None:
+    """Check the raw configuration file before Snakemake loads it; raise :class:`ConfigError`
+    naming the key. Refused: a symbolic link or non-file, more than :data:`MAX_CONFIG_BYTES`,
+    YTE templating (``__use_yte__``, which runs Python), tags other than YAML's plain ones
+    (``!!python/...``), aliases expanding to more than :data:`MAX_CONFIG_VALUES` values,
+    texts longer than :data:`MAX_CONFIG_TEXT` and integers of more than
+    :data:`MAX_CONFIG_INT_DIGITS` digits. Only nodes are composed: nothing is constructed."""
+    import yaml
+
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise ConfigError(f"{path}: must be a regular file (not a link or a folder)")
+    if not path.is_file():
+        raise ConfigError(f"{path}: the configuration file is missing")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size} bytes is more than the {MAX_CONFIG_BYTES} a configuration may have")
+    try:
+        # libyaml's loader when present: 2 ms instead of 40 for the real file, and it has its own
+        # nesting limit
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=loader)
+    except RecursionError:
+        raise ConfigError(f"{path}: values are nested too deeply") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if root is None:
+        raise ConfigError(f"{path}: the configuration file is empty")
+    problems: list[str] = []
+    try:
+        _node_problems(root, "", [MAX_CONFIG_VALUES], problems)
+    except _AliasBomb as bomb:
+        problems.append(
+            f"{bomb.where or '(top level)'}: aliases expand the configuration to more than "
+            f"{MAX_CONFIG_VALUES} values (an alias bomb?)"
+        )
+    except RecursionError:
+        problems.append("values are nested too deeply")
+    if isinstance(root, yaml.MappingNode):
+        for key, _ in root.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "__use_yte__":
+                problems.append("__use_yte__: YTE templates run Python code; write plain YAML")
+    if problems:
+        raise ConfigError("invalid configuration file:\n  " + "\n  ".join(f"{path}: {p}" for p in problems[:20]))
+
+
+class _AliasBomb(Exception):
+    def __init__(self, where: str):
+        self.where = where
+
+
+def _node_problems(node: Any, where: str, budget: list[int], problems: list[str]) -> None:
+    """Walk the composed YAML nodes (an alias is the same node object again, so the walk
+    counts the expanded size without building it) and collect problems as 'key: message'."""
+    import yaml
+
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _AliasBomb(where)
+    label = where or "(top level)"
+    if node.tag not in _YAML_TAGS:
+        problems.append(f"{label}: the tag {node.tag!r} is not allowed (plain YAML values only)")
+    elif isinstance(node, yaml.ScalarNode):
+        if len(node.value) > MAX_CONFIG_TEXT:
+            problems.append(f"{label}: a value of {len(node.value)} characters is longer than {MAX_CONFIG_TEXT}")
+        elif node.tag.endswith(":int") and sum(ch.isdigit() for ch in node.value) > MAX_CONFIG_INT_DIGITS:
+            problems.append(f"{label}: an integer of more than {MAX_CONFIG_INT_DIGITS} digits")
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _node_problems(item, f"{where}[{i}]", budget, problems)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            child = f"{where}.{name}" if where else str(name)
+            _node_problems(key, child, budget, problems)
+            _node_problems(value, child, budget, problems)
+
+
+def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            label = f"{where}.{k}" if where else str(k)
+            yield label, str(k)
+            yield from _strings(v, label)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{where}[{i}]")
+    elif isinstance(value, str):
+        yield where, value
+
+
+def _path_problems(key: str, value: Any, project: Path) -> list[str]:
+    """A configured path must be relative, without ``..``, and inside the project (also once
+    symbolic links are resolved)."""
+    if not isinstance(value, str) or not value:
+        return [_config_problem(key, "must be a non-empty relative path")]
+    pure = PurePosixPath(value)
+    if pure.is_absolute() or value.startswith("~") or "\\" in value:
+        return [_config_problem(key, f"{value!r} must be a path relative to the project folder")]
+    if ".." in pure.parts:
+        return [_config_problem(key, f"{value!r} must not contain '..'")]
+    root = project.resolve()
+    target = (project / value).resolve()
+    if target != root and root not in target.parents:
+        return [_config_problem(key, f"{value!r} leads outside the project folder (through a symbolic link)")]
+    return []
+
+
+def _under(inner: PurePosixPath, outer: PurePosixPath) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def check_config(config: Mapping[str, Any], project_dir: str | Path = ".") -> None:
+    """Checks the JSON schema cannot express: names safe as paths, references resolve, paths
+    confined to the project and the results folder never a source folder, texts without
+    control characters and labels of at most :data:`MAX_LABEL_CHARS` characters."""
     problems = []
+    project = Path(project_dir)
     derived = config.get("derived_attributes", {})
     for name, spec in config.get("analyses", {}).items():
-        where = f"config/config.yaml: analyses.{name}"
+        where = f"{CONFIG_FILE}: analyses.{name}"
         if not SAFE_NAME.match(name):
             problems.append(f"{where}: analysis name must match {SAFE_NAME.pattern} (it becomes a file name)")
         moderator = spec.get("moderator")
@@ -88,12 +260,160 @@ def check_config(config: Mapping[str, Any]) -> None:
             problems.append(f"{where}.figure: {figure!r} must match {SAFE_NAME.pattern}")
     for name in derived:
         if not SAFE_NAME.match(name):
-            problems.append(f"config/config.yaml: derived_attributes.{name}: name must match {SAFE_NAME.pattern}")
+            problems.append(f"{CONFIG_FILE}: derived_attributes.{name}: name must match {SAFE_NAME.pattern}")
     for name, outcome in config.get("grade", {}).items():
         if outcome["analysis"] not in config.get("analyses", {}):
-            problems.append(f"config/config.yaml: grade.{name}.analysis: {outcome['analysis']!r} is not an analysis")
+            problems.append(f"{CONFIG_FILE}: grade.{name}.analysis: {outcome['analysis']!r} is not an analysis")
+    problems += _confinement_problems(config, project)
+    protocol = config.get("protocol", {})
+    for key in PROTOCOL_NUMBERS:
+        value = protocol.get(key, {}).get("value") if isinstance(protocol.get(key), Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+            problems.append(
+                _config_problem(
+                    f"protocol.{key}.value", f"{value!r} must be a number above 0 (doses are computed from it)"
+                )
+            )
+    for where, text in _strings(config, ""):
+        bad = forbidden_character(text)
+        if bad is not None:
+            message = f"contains the control character {bad[1]} at character {bad[0] + 1}"
+            problems.append(_config_problem(where, message))
+        elif len(text) > MAX_LABEL_CHARS and not where.endswith(".source"):
+            problems.append(_config_problem(where, f"{len(text)} characters is more than {MAX_LABEL_CHARS}"))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _confinement_problems(config: Mapping[str, Any], project: Path) -> list[str]:
+    problems = []
+    paths = {"data_dir": config.get("data_dir"), "results_dir": config.get("results_dir")}
+    sensitivity = config.get("sensitivity")
+    if isinstance(sensitivity, Mapping) and "pain_scores" in sensitivity:
+        paths["sensitivity.pain_scores"] = sensitivity["pain_scores"]
+    bad = set()
+    for key, value in paths.items():
+        found = _path_problems(key, value, project)
+        problems += found
+        if found:
+            bad.add(key)
+    if bad & {"data_dir", "results_dir"}:
+        return problems
+    data = PurePosixPath(os.path.normpath(paths["data_dir"]))
+    results = PurePosixPath(os.path.normpath(paths["results_dir"]))
+    if not data.parts:  # "."
+        problems.append(_config_problem("data_dir", "must be a folder inside the project, not the project itself"))
+        return problems
+    protected = SOURCE_FOLDERS | {data.parts[0]}
+    if str(results) == ".":
+        problems.append(_config_problem("results_dir", "must be a folder inside the project, not the project itself"))
+    elif results.parts[0] in protected:
+        problems.append(
+            _config_problem(
+                "results_dir",
+                f"{paths['results_dir']!r} is inside the source folder {results.parts[0]!r}; "
+                f"results go to their own folder (e.g. 'results'), never into {', '.join(sorted(protected))}",
+            )
+        )
+    elif _under(data, results):
+        problems.append(_config_problem("data_dir", f"{paths['data_dir']!r} is inside results_dir"))
+    if "sensitivity.pain_scores" in paths and "sensitivity.pain_scores" not in bad:
+        file = PurePosixPath(os.path.normpath(paths["sensitivity.pain_scores"]))
+        if not _under(file, data) or file == data:
+            problems.append(
+                _config_problem("sensitivity.pain_scores", f"{str(file)!r} must be a CSV file inside data_dir ({data})")
+            )
+        else:
+            problems += _regular_file_problems("sensitivity.pain_scores", project / file)
+    return problems
+
+
+def _regular_file_problems(key: str, path: Path) -> list[str]:
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return [_config_problem(key, f"{str(path)!r} does not exist")]
+    if stat.S_ISLNK(mode):
+        return [_config_problem(key, f"{str(path)!r} is a symbolic link; it must be a regular file")]
+    if not stat.S_ISREG(mode):
+        return [_config_problem(key, f"{str(path)!r} is not a regular file")]
+    return []
+
+
+def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
+    """What the configuration asks of the data, checked before any job runs: the columns a
+    derived attribute or a ``where`` filter names exist in studies.csv (or are computed or
+    derived), outcomes exist with the right measure, and every analysis selects at least one
+    study with both arms. Raises :class:`ConfigError` naming the key."""
+    from metabuild import data as mdata
+
+    problems = []
+    columns = [c for c in dataset.studies.columns if c != mdata.ROW_COLUMN] + list(analysis.COMPUTED_COLUMN_INPUTS)
+    known = set(columns)
+    for name, rule in config.get("derived_attributes", {}).items():
+        if rule["column"] not in known:
+            problems.append(
+                _config_problem(
+                    f"derived_attributes.{name}.column",
+                    f"{rule['column']!r} is not a column of studies.csv (columns: {', '.join(columns)})",
+                )
+            )
+        known.add(name)  # a later attribute may derive from this one
+    binary = set(dataset.binary_outcomes["outcome"].dropna())
+    table = None
+    if not problems:
+        table = analysis.study_table(dataset.studies, config)
+    for name, spec in config.get("analyses", {}).items():
+        where = f"analyses.{name}"
+        unknown = [c for c in spec.get("where", {}) if c not in known]
+        for column in unknown:
+            problems.append(
+                _config_problem(
+                    f"{where}.where.{column}",
+                    f"{column!r} is not a column of studies.csv nor a derived attribute "
+                    f"(known: {', '.join(sorted(known))})",
+                )
+            )
+        outcome, measure = spec["outcome"], spec["measure"]
+        if outcome != "pain" and outcome not in binary:
+            problems.append(
+                _config_problem(
+                    f"{where}.outcome", f"{outcome!r} is neither pain nor an outcome of binary_outcomes.csv"
+                )
+            )
+            continue
+        wanted = "MD" if outcome == "pain" else "RR"
+        if measure != wanted:
+            problems.append(_config_problem(f"{where}.measure", f"{outcome!r} is analysed as {wanted}, not {measure}"))
+            continue
+        if unknown or table is None:
+            continue
+        _, outcome_file, rows, _ = analysis.analysis_rows(name, spec, dataset, config, table)
+        by_study = rows.groupby("study_id")
+        usable = by_study["arm"].nunique() == 2
+        if measure == "RR":  # a study with no event in either arm has no risk ratio
+            usable &= by_study["events"].sum() > 0
+        if not usable.any():
+            filters = spec.get("where", {})
+            problems.append(
+                _config_problem(
+                    where,
+                    f"selects no study with both arms (and, for a risk ratio, an event) in {outcome_file} "
+                    f"for outcome {outcome!r}"
+                    + (f" at time point {spec.get('timepoint')!r}" if outcome == "pain" else "")
+                    + (f" (where: {dict(filters)})" if filters else ""),
+                )
+            )
+    domains = set(dataset.grade["domain"].dropna())
+    for name in config.get("grade", {}):
+        have = set(dataset.grade.loc[dataset.grade["outcome_id"] == name, "domain"])
+        if not have or have != domains:
+            missing = ", ".join(sorted(domains - have)) or "all"
+            problems.append(
+                _config_problem(f"grade.{name}", f"grade.csv has no judgement of {missing} for outcome_id {name!r}")
+            )
+    if problems:
+        raise ConfigError("the configuration does not fit the data:\n  " + "\n  ".join(problems))
 
 
 def data_files(data_dir: str) -> list[str]:
@@ -108,27 +428,44 @@ def outcome_file(spec: Mapping[str, Any]) -> str:
     return "pain_scores.csv" if spec["outcome"] == "pain" else "binary_outcomes.csv"
 
 
-def _fingerprint(data_dir: Path) -> str:
+def _fingerprint(data_dir: Path, extra: Mapping[str, str] | None = None) -> str:
     digest = hashlib.sha256()
-    for path in sorted([*data_dir.glob("*.csv"), *data_dir.glob("schemas/*.json")]):
-        digest.update(path.name.encode())
+    paths = sorted([*data_dir.glob("*.csv"), *data_dir.glob("schemas/*.json")])
+    for path in paths + [Path(p) for p in sorted(extra or {})]:
+        digest.update(str(path).encode() if path not in paths else path.name.encode())
+        if path.is_symlink() or not path.is_file():
+            # never followed nor read: validation reports it (and runs, as the stamp differs)
+            digest.update(b"\0not a regular file\0")
+            continue
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def load_valid_dataset(data_dir: str, cache_dir: str = ".snakemake/metabuild") -> Any:
-    """Validate ``data_dir`` (skipped when its files are byte-identical to the last valid
-    state) and load it. Raises a ``WorkflowError`` listing every problem by file, row and
-    column: the Snakefile stops before any job runs."""
+def extra_tables(config: Mapping[str, Any]) -> dict[str, str]:
+    """Data files outside the data folder's fixed set that jobs read, with the table whose
+    schema they follow: the sensitivity analysis' pain scores."""
+    sensitivity = config.get("sensitivity") or {}
+    return {sensitivity["pain_scores"]: "pain_scores"} if "pain_scores" in sensitivity else {}
+
+
+def load_valid_dataset(
+    data_dir: str, cache_dir: str = ".snakemake/metabuild", extra: Mapping[str, str] | None = None
+) -> Any:
+    """Validate ``data_dir`` and the ``extra`` files (path -> table whose schema they follow),
+    skipped when all are byte-identical to the last valid state, and load the dataset. Raises
+    a ``WorkflowError`` listing every problem by file, row and column: the Snakefile stops
+    before any job runs."""
     from metabuild import data
 
     directory = Path(data_dir)
     stamp = Path(cache_dir) / "validated.json"
-    fingerprint = _fingerprint(directory)
+    fingerprint = _fingerprint(directory, extra)
     cached = stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
     try:
         if not cached:
             data.validate_dataset(directory)
+            for path, table in sorted((extra or {}).items()):
+                data.validate_table(Path(path), table, directory / "schemas")
         dataset = data.load_dataset(directory)
     except data.DataValidationError as error:
         from snakemake.exceptions import WorkflowError

@@ -6,6 +6,12 @@ pyplot, no global state) inside :func:`style`, and written by :func:`save_figure
 * ``<stem>.svg``: vector, text converted to paths (no font needed to view it), for HTML/PDF;
 * ``<stem>.png``: 300 dpi raster, for DOCX.
 
+Text from data (study labels, subgroup labels, titles) is drawn with ``parse_math=False``, so
+a ``$`` in a label is a dollar sign, not mathtext; only the statistics lines the code writes
+are mathtext. In the SVG the text becomes paths; matplotlib keeps it as an XML comment, which
+it escapes (characters XML cannot hold are refused when the data are validated: see
+:mod:`metabuild.escape`).
+
 Both files are byte-identical across runs and machines with the same matplotlib/FreeType:
 the SVG hash salt is fixed (it seeds the ids of clip paths etc.), the SVG ``<dc:date>`` and
 the PNG ``Software`` text chunk are left out, and the only font used is DejaVu Sans, which
@@ -112,9 +118,10 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     if stem.suffix in (".svg", ".png"):  # tolerate a stem given with a suffix
         stem = stem.with_suffix("")
     svg, png = stem.parent / f"{stem.name}.svg", stem.parent / f"{stem.name}.png"
-    # 300 dpi, except for very tall figures (a forest plot of hundreds of studies), whose PNG
-    # is capped at MAX_PNG_PIXELS tall: the SVG stays the full-resolution version
-    dpi = min(PNG_DPI, MAX_PNG_PIXELS / fig.get_figheight())
+    # 300 dpi, except for very tall (a forest plot of hundreds of studies) or very wide figures,
+    # whose PNG is capped at MAX_PNG_PIXELS on each side: the SVG stays the full-resolution
+    # version. (Labels are capped at validation; this bounds the PNG whatever the text.)
+    dpi = min(PNG_DPI, MAX_PNG_PIXELS / fig.get_figheight(), MAX_PNG_PIXELS / fig.get_figwidth())
     with style():
         atomic_write(svg, lambda fh: fig.savefig(fh, format="svg", metadata=SVG_METADATA))
         atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))

@@ -859,7 +859,7 @@ def _build_compact_forest(
         )
         ends += [lo, hi]
     for label, yc in labels:
-        fig.text(MARGIN / FIG_WIDTH, fig_y(top + yc), label, fontsize=FS, weight="bold", va="center")
+        fig.text(MARGIN / FIG_WIDTH, fig_y(top + yc), label, fontsize=FS, weight="bold", va="center", parse_math=False)
     null = 1.0 if log else 0.0
     ax.axvline(null, color="black", linewidth=0.6, gid="null-line")
     ax.axvline(_num(result["pooled"], "estimate"), color="black", linewidth=0.5, linestyle=(0, (3, 2)))
@@ -881,7 +881,7 @@ def _build_compact_forest(
             (FIG_WIDTH - right_pad) / FIG_WIDTH, y_fav, f"{favours[1]} \u2192", fontsize=SMALL, ha="right", va="center"
         )
     if title:
-        fig.text(MARGIN / FIG_WIDTH, fig_y(0.18), title, fontsize=FS + 1, weight="bold", va="center")
+        fig.text(MARGIN / FIG_WIDTH, fig_y(0.18), title, fontsize=FS + 1, weight="bold", va="center", parse_math=False)
     for j, note in enumerate(notes):
         fig.text(MARGIN / FIG_WIDTH, fig_y(top + body_h + axis_h + 0.17 * (j + 0.8)), note, fontsize=SMALL, va="center")
     return fig
