@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from .io import atomic_write, temporary_prefix
+from .io import atomic_write, move_into_place, temporary_prefix
 
 __all__ = ["RenderError", "render_document", "project_config", "DEFAULT_EPOCH", "FORMATS"]
 
@@ -212,7 +212,7 @@ def _pandoc_to_file(qmd: Path, to: str, args: list[str], cfg, numbers_file, targ
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=temporary_prefix(target), suffix=".tmp") as tmp:
         out = Path(tmp) / target.name
         _pandoc(qmd, to, args, cfg, numbers_file, out)
-        os.replace(out, target)
+        move_into_place(out, target)
 
 
 def _pandoc_html(qmd: Path, target: Path, cfg, numbers_file) -> None:
@@ -304,7 +304,7 @@ def _quarto_render(qmd: Path, fmt: str, target: Path, numbers_file: Path | None)
                 f"quarto failed to render {qmd} to {fmt} (exit {proc.returncode}):\n"
                 + proc.stderr.decode("utf-8", "replace").strip()
             )
-        os.replace(produced, target)
+        move_into_place(produced, target)
 
 
 # --------------------------------------------------------------------------- entry point
