@@ -366,12 +366,13 @@ def _restore_output(saved: tuple[int, int]) -> None:
 # hold the forkserver's own "alive" pipe open, so multiprocessing alone leaves them all
 # running (they kept writing into results/ after Snakemake died). Hence:
 #
-# * The forkserver asks the kernel for a signal when its parent dies (``PR_SET_PDEATHSIG``)
-#   and becomes the "subreaper" of its descendants (``PR_SET_CHILD_SUBREAPER``: the children of
-#   a killed worker become its children, not init's). On the signal it SIGKILLs its children
-#   generation by generation until none is left, then exits. The kernel sends the signal when
-#   the parent *thread* ends, too; the forkserver then still has the build as its parent
-#   process and ignores it (it gets the signal again when the build itself ends).
+# * The forkserver asks the kernel for a signal when its parent dies (``PR_SET_PDEATHSIG``):
+#   SIGKILL until it forks its first worker, then a signal it handles. It is the "subreaper"
+#   of its descendants (``PR_SET_CHILD_SUBREAPER``: the children of a killed worker become its
+#   children, not init's). On the signal it SIGKILLs its children generation by generation
+#   until none is left, then exits. The kernel sends the signal when the parent *thread* ends,
+#   too; the forkserver then still has the build as its parent process and ignores it (it gets
+#   the signal again when the build itself ends).
 # * Each worker asks for SIGKILL when the forkserver dies (in case the forkserver itself is
 #   killed), and before moving any output into place checks that the build is alive
 #   (``metabuild.io.move_into_place``), through multiprocessing's pipe from the build whose
@@ -418,10 +419,22 @@ def _guard_forkserver() -> None:
     global _forkserver_pid
     build = int(os.environ[_BUILD_PID_VARIABLE])
     _forkserver_pid = os.getpid()
-    signal.signal(_PARENT_DIED, lambda *_: _end_pool_if_orphaned(build))
-    if not (_prctl(_PR_SET_CHILD_SUBREAPER, 1) and _prctl(_PR_SET_PDEATHSIG, _PARENT_DIED)):
+    # Until it forks a worker the forkserver has nothing to clean up: it dies with its parent
+    # at once, even in the middle of an import. (The thread that starts it, Snakemake's main
+    # thread or a job's, waits for the first fork: a SIGKILL on that thread's end cannot come.)
+    if not (_prctl(_PR_SET_CHILD_SUBREAPER, 1) and _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)):
         return  # not Linux: multiprocessing's own clean-up is all there is
-    _end_pool_if_orphaned(build)  # the build may have died before the prctl
+    if os.getppid() != build:
+        os._exit(0)  # the build died before the prctl
+    signal.signal(_PARENT_DIED, lambda *_: _end_pool_if_orphaned(build))
+    os.register_at_fork(before=_before_fork)
+
+
+def _before_fork() -> None:
+    """In the forkserver, before it forks a worker: from now on its parent's death must end
+    the workers too (a SIGKILL would leave them running), so it gets a signal it handles."""
+    if os.getpid() == _forkserver_pid:  # (a worker inherits this hook)
+        _prctl(_PR_SET_PDEATHSIG, _PARENT_DIED)
 
 
 def _end_pool_if_orphaned(build: int) -> None:
