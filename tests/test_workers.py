@@ -163,6 +163,7 @@ def snakemake_parser():
         ([], True),
         (["--cores", "2", "all"], True),
         (["--report", "report.html", "--report-after-run"], True),
+        (["--workflow-profile", "none"], False),  # no force-use-threads: a process per job
         (["-n"], False),
         (["--dry-run"], False),
         (["--report", "report.html"], False),
@@ -178,7 +179,8 @@ def snakemake_parser():
     ],
 )
 def test_the_pool_is_for_a_build_that_runs_jobs_here(snakemake_parser, argv, runs_here):
-    args = snakemake_parser.parse_args(argv)
+    # force-use-threads comes from the project's workflow profile, unless it is disabled
+    args = snakemake_parser.parse_args(argv if "--workflow-profile" in argv else ["--force-use-threads", *argv])
     assert workers.jobs_run_here(args) is runs_here
 
 
@@ -187,7 +189,7 @@ def test_no_pool_on_the_host_that_submits_jobs_to_a_cluster(snakemake_parser, mo
 
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
 
-    args = snakemake_parser.parse_args(["--cores", "2"])
+    args = snakemake_parser.parse_args(["--cores", "2", "--force-use-threads"])
     args.executor = "slurm"  # not installed here: Snakemake's own settings of such a plugin
     cluster = SimpleNamespace(common_settings=SimpleNamespace(local_exec=False, dryrun_exec=False, touch_exec=False))
     real = ExecutorPluginRegistry.get_plugin
@@ -219,7 +221,7 @@ def test_start_early_reads_snakemake_s_command_line_and_its_forkserver_ends_with
     seen = {}
     for name, extra in {"build": [], "dry run": ["-n"], "lint": ["--lint"], "report": ["--report", "r.html"]}.items():
         proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", "1", *extra],
+            [sys.executable, "-m", "snakemake", "--cores", "1", "--force-use-threads", *extra],
             cwd=tmp_path,
             env=env,
             capture_output=True,

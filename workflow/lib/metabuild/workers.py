@@ -167,13 +167,16 @@ def jobs_run_here(args: Any) -> bool:
     it, profiles applied) runs jobs in its own process.
 
     No for a job Snakemake runs in a process of its own (``--mode remote`` on a cluster node,
-    ``--mode subprocess``), for every action other than a build (``-n``, ``--report`` without
-    ``--report-after-run``, ``--lint``, ``--unlock``, ``--summary``, ...), and for an executor
-    that runs jobs elsewhere (``--executor slurm``: this is then the submitting host)."""
+    ``--mode subprocess``), for a build without ``force-use-threads`` (which starts such a
+    process per ``run:`` job), for every action other than a build (``-n``, ``--report``
+    without ``--report-after-run``, ``--lint``, ``--unlock``, ``--summary``, ...), and for an
+    executor that runs jobs elsewhere (``--executor slurm``: this is then the submitting host)."""
     from snakemake_interface_executor_plugins.settings import ExecMode
 
     if getattr(args, "mode", ExecMode.DEFAULT) != ExecMode.DEFAULT:
         return False
+    if not getattr(args, "force_use_threads", False):
+        return False  # Snakemake starts a process of its own for each `run:` job
     if any(getattr(args, name, None) not in (None, False, []) for name in NO_JOB_ACTIONS):
         return False
     if getattr(args, "report", None) is not None and not getattr(args, "report_after_run", False):
