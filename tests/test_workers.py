@@ -398,3 +398,26 @@ def test_no_output_is_moved_into_place_once_the_build_has_ended(tmp_path, monkey
     io.set_build_check(lambda: True)
     io.write_text(out, "ok")
     assert out.read_text() == "ok"
+
+
+def test_a_worker_that_imports_this_module_itself_is_not_taken_for_the_forkserver(tmp_path):
+    """When the forkserver could not import metabuild.workers, each worker imports it; its
+    stack then holds the forkserver's, and the worker must not guard itself as the forkserver."""
+    script = tmp_path / "job.py"
+    script.write_text("from pathlib import Path\nPath(snakemake.output[0]).write_text('ran')\n")
+    build = (
+        "from metabuild import workers\n"
+        "workers.PRELOAD = [m for m in workers.PRELOAD if m != 'metabuild.workers']\n"
+        f"workers.run_script({str(script)!r}, rule_name='job', input=[], output=[{str(tmp_path / 'out.txt')!r}],"
+        " params=[], wildcards=[], log=[], config={}, workers=1)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", build],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(LIBRARY)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "out.txt").read_text() == "ran"

@@ -405,12 +405,16 @@ def _prctl(option: int, value: int) -> bool:
 
 
 def _imported_by_forkserver() -> bool:
-    """Whether this module is being imported by multiprocessing's forkserver (as PRELOAD)."""
+    """Whether this module is being imported by multiprocessing's forkserver itself (as
+    PRELOAD), not by a worker it forked (whose stack holds the forkserver's, below
+    ``_serve_one``: a worker imports this module when the forkserver could not)."""
     forkserver = sys.modules.get("multiprocessing.forkserver")
     if forkserver is None or _BUILD_PID_VARIABLE not in os.environ:
         return False
     frame: Any = sys._getframe(1)
     while frame is not None:
+        if frame.f_code is forkserver._serve_one.__code__:
+            return False
         if frame.f_code is forkserver.main.__code__:
             return True
         frame = frame.f_back
