@@ -21,9 +21,9 @@ os.environ[PYTHON_PATH_VARIABLE] = os.pathsep.join(
 from metabuild import workers  # noqa: E402
 
 # The job workers' imports (about 1.3 s) run in the background while Snakemake builds the DAG;
-# only in the main Snakemake process (not in one spawned per job) and only when jobs may run.
-if workflow.is_main_process:
-    workers.start_early(sys.argv)
+# only when this process runs jobs: not for -n, --report, --lint, --unlock, ..., nor on the host
+# that submits jobs to a cluster. A cluster job runs its script in its own Snakemake process.
+workers.start_early(workflow)
 
 from metabuild import workflow_support as ws  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""Atomic file output: a job never leaves a half-written file behind."""
+"""Atomic file output: a job never leaves a half-written file behind, and a job whose build
+has ended never moves a file into place."""
 
 from __future__ import annotations
 
@@ -13,6 +14,34 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
+class BuildEnded(BaseException):
+    """The build that asked for an output has ended (killed): the output must not appear.
+
+    A ``BaseException``, like ``SystemExit``, so that no ``except Exception`` in a script or
+    the library carries on writing."""
+
+
+#: Whether the build this process writes for is still running; None: always (a process that
+#: is the build itself). The job workers set it (``metabuild.workers``).
+_build_running: Callable[[], bool] | None = None
+
+
+def set_build_check(check: Callable[[], bool] | None) -> None:
+    """Make :func:`move_into_place` ask ``check()`` before every move (None: never ask)."""
+    global _build_running
+    _build_running = check
+
+
+def move_into_place(src: str | Path, dst: str | Path) -> None:
+    """``os.replace(src, dst)``, the last step of every output's writing, unless the build
+    that asked for ``dst`` has ended: then raise :class:`BuildEnded` and leave ``dst`` as it
+    was (a build killed with SIGKILL cannot stop its job workers before they get here, and
+    Snakemake must not find, after it died, an output it never saw finish)."""
+    if _build_running is not None and not _build_running():
+        raise BuildEnded(f"not moving {dst} into place: the build that asked for it has ended")
+    os.replace(src, dst)
+
+
 def temporary_prefix(path: Path) -> str:
     """Name prefix of the temporary files and folders written beside ``path`` (with the
     suffix ``.tmp``), so that :func:`remove_stale_temporaries` can find them."""
@@ -21,7 +50,7 @@ def temporary_prefix(path: Path) -> str:
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then move it into place with
-    ``os.replace``: a reader never sees a half-written file. The file gets the usual
+    :func:`move_into_place`: a reader never sees a half-written file. The file gets the usual
     permissions (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,7 +61,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from .io import atomic_write, temporary_prefix
+from .io import atomic_write, move_into_place, temporary_prefix
 
 __all__ = [
     "RenderError",
@@ -231,7 +231,7 @@ def _pandoc_to_file(qmd: Path, to: str, args: list[str], cfg, numbers_file, targ
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=temporary_prefix(target), suffix=".tmp") as tmp:
         out = Path(tmp) / target.name
         _pandoc(qmd, to, args, cfg, numbers_file, out)
-        os.replace(out, target)
+        move_into_place(out, target)
 
 
 def _pandoc_html(qmd: Path, target: Path, cfg, numbers_file) -> None:
@@ -398,7 +398,7 @@ def _quarto_render(quarto: str, qmd: Path, cfg, fmt: str, target: Path, numbers_
         if fmt == "docx" and cfg.get("reference_docx"):
             variant += ["-M", f"reference-doc:{Path(cfg['reference_docx']).resolve()}"]
         if fmt != "pdf":
-            os.replace(_quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, variant), target)
+            move_into_place(_quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, variant), target)
             return
         # Quarto writes the Typst source only (output-ext: typ); the project's Typst compiles
         # it as on the pandoc path: Quarto would compile with its root at the project folder

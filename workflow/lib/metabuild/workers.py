@@ -17,10 +17,14 @@ with one line, :func:`run_script`, and this module keeps the pool:
 * Snakemake still schedules, checks outputs, deletes the outputs of a failed or interrupted
   job and records metadata: only the interpreter is reused. A job's stdout and stderr
   (including those of the programs it starts, such as pandoc) go to its ``log:`` file.
-* Jobs run in the pool only when Snakemake runs ``run:`` jobs in its own process
-  (``force-use-threads: true``, set in ``profiles/default/config.yaml``); otherwise Snakemake
-  spawns one Snakemake process per job and this module starts a pool there, which is slower
-  but gives the same outputs.
+* The pool runs only where jobs run: in the Snakemake process that runs ``run:`` jobs itself
+  (``force-use-threads: true``, set in ``profiles/default/config.yaml``). It does not start
+  for ``-n``, ``--report``, ``--lint``, ``--unlock``, ``--summary`` and the like, nor on the
+  host that submits jobs to a cluster (:func:`jobs_run_here`). A job that Snakemake runs in
+  a process of its own (a cluster job, ``--mode remote``; or any ``run:`` job without
+  ``force-use-threads``) runs its script in that process.
+* The pool dies with the build, however the build ends (``kill -9`` included), and a worker
+  never moves an output into place after the build has ended (see "Lifetime" below).
 
 Scripts must not keep state between jobs: figures use ``rc_context`` and no pyplot, and the
 library's caches hold pure functions of their arguments.
@@ -29,9 +33,12 @@ library's caches hold pure functions of their arguments.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import ctypes
 import multiprocessing
 import os
 import runpy
+import signal
 import sys
 import threading
 import traceback
@@ -40,13 +47,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .io import remove_stale_temporaries
+from . import io
+from .io import BuildEnded, remove_stale_temporaries
 
 #: Modules the forkserver imports once, so that every worker starts with them loaded.
+#: This module comes first: imported in the forkserver it ties the forkserver's life to the
+#: build's before the slow imports (:func:`_guard_forkserver`).
 #: ``snakemake.cli``: each new worker re-runs the parent's main script as ``__mp_main__``
 #: (multiprocessing's spawn preparation); for the ``snakemake`` launcher that script imports
 #: ``snakemake.cli``, 0.5 s per worker unless the forkserver has imported it already.
 PRELOAD = [
+    "metabuild.workers",
     "snakemake.cli",
     "numpy",
     "pandas",
@@ -136,29 +147,93 @@ def _plain(value: Any) -> Any:
 
 _lock = threading.Lock()
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
+#: True in a Snakemake process that runs one job of its own (a cluster job, or a ``run:`` job
+#: Snakemake started a process for): scripts run right here, one at a time.
+_in_process = False
+_in_process_lock = threading.Lock()
 
-#: Command-line options with which Snakemake runs no job (no pool is worth starting).
-NO_JOB_OPTIONS = frozenset(
-    "-n --dry-run --dryrun --lint --unlock --summary -S --detailed-summary -D --list-rules --list -l "
-    "--list-target-rules --lt --dag --rulegraph --filegraph --d3dag --cleanup-metadata --cm --touch -t "
-    "--list-changes --lc --containerize --archive --delete-all-output --delete-temp-output --help -h "
-    "--version -v".split()
-)
+#: Attributes of Snakemake's parsed command line (``snakemake.cli``) that make it do something
+#: other than run jobs (``args_to_api`` does that one thing and returns).
+NO_JOB_ACTIONS = (
+    "dryrun touch lint list_target_rules list_rules print_compilation containerize generate_unit_tests "
+    "dag rulegraph filegraph d3dag unlock cleanup_metadata conda_cleanup_envs conda_create_envs_only "
+    "list_conda_envs cleanup_shadow container_cleanup_images list_changes list_input_changes "
+    "list_params_changes list_untracked summary detailed_summary archive delete_all_output delete_temp_output"
+).split()
+
+
+def jobs_run_here(args: Any) -> bool:
+    """Whether a Snakemake started with the command line ``args`` (as ``snakemake.cli`` parsed
+    it, profiles applied) runs jobs in its own process.
+
+    No for a job Snakemake runs in a process of its own (``--mode remote`` on a cluster node,
+    ``--mode subprocess``), for a build without ``force-use-threads`` (which starts such a
+    process per ``run:`` job), for every action other than a build (``-n``, ``--report``
+    without ``--report-after-run``, ``--lint``, ``--unlock``, ``--summary``, ...), and for an
+    executor that runs jobs elsewhere (``--executor slurm``: this is then the submitting host)."""
+    from snakemake_interface_executor_plugins.settings import ExecMode
+
+    if getattr(args, "mode", ExecMode.DEFAULT) != ExecMode.DEFAULT:
+        return False
+    if not getattr(args, "force_use_threads", False):
+        return False  # Snakemake starts a process of its own for each `run:` job
+    if any(getattr(args, name, None) not in (None, False, []) for name in NO_JOB_ACTIONS):
+        return False
+    if getattr(args, "report", None) is not None and not getattr(args, "report_after_run", False):
+        return False
+    return _executor_runs_jobs_here(getattr(args, "executor", None) or "local")
+
+
+def _executor_runs_jobs_here(name: str) -> bool:
+    """Whether Snakemake's executor plugin ``name`` runs jobs on this machine (as Snakemake's
+    own settings of the plugin say: ``local_exec``, and neither dry-run nor touch)."""
+    from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
+
+    try:
+        settings = ExecutorPluginRegistry().get_plugin(name).common_settings
+    except Exception:  # noqa: BLE001 - an executor Snakemake does not know runs nothing here
+        return False
+    return bool(settings.local_exec and not settings.dryrun_exec and not settings.touch_exec)
+
+
+def snakemake_command_line() -> Any | None:
+    """The running Snakemake's command line as its CLI parsed it (profiles applied): the
+    ``args`` of ``snakemake.cli.args_to_api``, which is up the stack while the Snakefile is
+    read. None when Snakemake was started from Python (its API has no command line).
+
+    Read from the stack because parsing ``sys.argv`` again with Snakemake's parser costs about
+    0.3 s before the DAG is built, and the executor may come from a profile."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "args_to_api" and frame.f_globals.get("__name__") == "snakemake.cli":
+            return frame.f_locals.get("args")
+        frame = frame.f_back
+    return None
 
 
 def _forkserver_context() -> multiprocessing.context.ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
+    # the forkserver checks that its parent is the build (the build may die before it looks)
+    os.environ[_BUILD_PID_VARIABLE] = str(os.getpid())
     return context
 
 
-def start_early(argv: Iterable[str]) -> bool:
-    """Start the forkserver (and its imports, about 1.3 s) in the background now, so that it
-    overlaps Snakemake's DAG building; skipped when ``argv`` asks for no job to run.
+def start_early(workflow: Any) -> bool:
+    """Decide where this Snakemake process runs job scripts; when in the pool, start the
+    forkserver (and its imports, about 1.3 s) in the background now, so that it overlaps
+    Snakemake's DAG building. Returns whether it started.
 
-    Only a matter of speed: without it the first job starts the forkserver itself."""
-    args = list(argv)
-    if any(a in NO_JOB_OPTIONS or a.startswith(("--dry-run=", "--lint=")) for a in args[1:]):
+    Called while the Snakefile is read (``workflow`` is Snakemake's ``workflow`` object).
+    The early start is only a matter of speed: when Snakemake's command line cannot be read
+    (a build started from Python), the first job starts the pool."""
+    global _in_process
+    if not workflow.is_main_process:
+        # Snakemake runs this job in a process of its own: a pool would only add its start-up
+        _in_process = True
+        return False
+    args = snakemake_command_line()
+    if args is None or not jobs_run_here(args):
         return False
     # returns at once: the forkserver imports PRELOAD in its own process
     _forkserver_context()
@@ -173,7 +248,7 @@ def _get_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     with _lock:
         if _pool is None:
             _pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=max(1, workers), mp_context=_forkserver_context()
+                max_workers=max(1, workers), mp_context=_forkserver_context(), initializer=_start_worker
             )
         return _pool
 
@@ -216,6 +291,10 @@ def run_script(
     # its outputs; Snakemake removes the outputs of incomplete jobs, not those.
     for path in context.output:
         remove_stale_temporaries(path)
+    if _in_process:
+        with _in_process_lock:  # one job at a time: the log redirection is process-wide
+            _run_in_worker(str(script), context, os.getcwd())
+        return
     try:
         future = _get_pool(workers).submit(_run_in_worker, str(script), context, os.getcwd())
         future.result()
@@ -238,6 +317,8 @@ def _run_in_worker(script: str, context: JobContext, cwd: str) -> None:
     saved = _redirect_output(log_path) if log_path else None
     try:
         runpy.run_path(script, init_globals={"snakemake": context}, run_name="__main__")
+    except BuildEnded:
+        os._exit(1)  # the build is gone: nobody waits for this job, and nothing more is written
     except BaseException as error:  # also SystemExit from a script, which must fail the job
         traceback.print_exc()
         raise JobScriptError(_describe_failure(script, error, log_path)) from None
@@ -279,3 +360,136 @@ def _restore_output(saved: tuple[int, int]) -> None:
     os.dup2(saved[1], 2)
     os.close(saved[0])
     os.close(saved[1])
+
+
+# ------------------------------------------------------------------------------ lifetime
+# The pool dies with the build, however the build ends. Who is whose parent: the build
+# (Snakemake) starts the forkserver; the forkserver forks the workers; the workers start
+# programs (pandoc). A ``kill -9`` of Snakemake runs none of its clean-up, and the workers
+# hold the forkserver's own "alive" pipe open, so multiprocessing alone leaves them all
+# running (they kept writing into results/ after Snakemake died). Hence:
+#
+# * The forkserver asks the kernel for a signal when its parent dies (``PR_SET_PDEATHSIG``):
+#   SIGKILL until it forks its first worker, then a signal it handles. It is the "subreaper"
+#   of its descendants (``PR_SET_CHILD_SUBREAPER``: the children of a killed worker become its
+#   children, not init's). On the signal it SIGKILLs its children generation by generation
+#   until none is left, then exits. The kernel sends the signal when the parent *thread* ends,
+#   too; the forkserver then still has the build as its parent process and ignores it (it gets
+#   the signal again when the build itself ends).
+# * Each worker asks for SIGKILL when the forkserver dies (in case the forkserver itself is
+#   killed), and before moving any output into place checks that the build is alive
+#   (``metabuild.io.move_into_place``), through multiprocessing's pipe from the build whose
+#   end the kernel closes when the build dies.
+
+#: Environment variable holding the PID of the build that starts the forkserver.
+_BUILD_PID_VARIABLE = "METABUILD_BUILD_PID"
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+#: The signal the forkserver gets when its parent thread or process ends.
+_PARENT_DIED = signal.SIGUSR1
+#: Set in the forkserver (workers inherit it): the forkserver's PID.
+_forkserver_pid: int | None = None
+
+
+def _prctl(option: int, value: int) -> bool:
+    """Linux ``prctl(option, value)``; False where it is unavailable (not Linux).
+    Through ctypes: the standard library has no binding, and python-prctl must be compiled
+    against libcap for two calls."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return (
+        libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+        == 0
+    )
+
+
+def _imported_by_forkserver() -> bool:
+    """Whether this module is being imported by multiprocessing's forkserver itself (as
+    PRELOAD), not by a worker it forked (whose stack holds the forkserver's, below
+    ``_serve_one``: a worker imports this module when the forkserver could not)."""
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    if forkserver is None or _BUILD_PID_VARIABLE not in os.environ:
+        return False
+    frame: Any = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is forkserver._serve_one.__code__:
+            return False
+        if frame.f_code is forkserver.main.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _guard_forkserver() -> None:
+    """In the forkserver: end the pool as soon as the build's process has ended."""
+    global _forkserver_pid
+    build = int(os.environ[_BUILD_PID_VARIABLE])
+    _forkserver_pid = os.getpid()
+    # Until it forks a worker the forkserver has nothing to clean up: it dies with its parent
+    # at once, even in the middle of an import. (The thread that starts it, Snakemake's main
+    # thread or a job's, waits for the first fork: a SIGKILL on that thread's end cannot come.)
+    if not (_prctl(_PR_SET_CHILD_SUBREAPER, 1) and _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)):
+        return  # not Linux: multiprocessing's own clean-up is all there is
+    if os.getppid() != build:
+        os._exit(0)  # the build died before the prctl
+    signal.signal(_PARENT_DIED, lambda *_: _end_pool_if_orphaned(build))
+    os.register_at_fork(before=_before_fork)
+
+
+def _before_fork() -> None:
+    """In the forkserver, before it forks a worker: from now on its parent's death must end
+    the workers too (a SIGKILL would leave them running), so it gets a signal it handles."""
+    if os.getpid() == _forkserver_pid:  # (a worker inherits this hook)
+        _prctl(_PR_SET_PDEATHSIG, _PARENT_DIED)
+
+
+def _end_pool_if_orphaned(build: int) -> None:
+    if os.getppid() == build:
+        return  # the thread of the build that started the forkserver ended, not the build
+    _kill_descendants()
+    os._exit(0)
+
+
+def _kill_descendants() -> None:
+    """SIGKILL the children of this process, then the children those leave to it (it is their
+    subreaper), until none is left."""
+    while children := _children(os.getpid()):
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _children(parent: int) -> list[int]:
+    """PIDs of the processes whose parent is ``parent`` (from /proc)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:  # ended meanwhile
+            continue
+        # "pid (command) state ppid ...": the command may hold spaces and parentheses
+        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def _start_worker() -> None:
+    """In each new worker (ProcessPoolExecutor's initializer): die with the forkserver, and
+    move no output into place once the build has ended."""
+    signal.signal(_PARENT_DIED, signal.SIG_DFL)  # the forkserver's handler, inherited by fork
+    if _forkserver_pid is not None and _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) and os.getppid() != _forkserver_pid:
+        os._exit(1)  # the forkserver died before the prctl
+    build = multiprocessing.parent_process()  # the build, seen through a pipe the kernel closes when it dies
+    if build is not None:
+        io.set_build_check(build.is_alive)
+
+
+if _imported_by_forkserver():
+    _guard_forkserver()
