@@ -224,6 +224,8 @@ def test_a_new_trial_moves_values_to_study_set_differs_not_unexplained(baseline,
     changed = [(old, new) for old, new in _changed(before, after) if old["status"] != new["status"]]
     assert changed, "adding a trial with different pain scores must change some published comparisons"
     for old, new in changed:
+        if new["status"] == "match":  # the new data happen to give the printed value: nothing to explain
+            continue
         # every comparison the new trial changed says so: none is blamed on the reconstruction or
         # left unexplained
         assert new["status"] in {"study set differs", "inconsistent in paper"}, (old, new)

@@ -60,12 +60,28 @@ def add_fictional_trial(
     rob_fields, rob = read_rows(data_dir / "risk_of_bias.csv")
     copies = [dict(r, study_id=study_id, source=source) for r in rob if r["study_id"] == template["study_id"]]
     write_rows(data_dir / "risk_of_bias.csv", rob_fields, [*rob, *copies])
+    shift_flow(data_dir, +1)
     return template["study_id"]
 
 
+def shift_flow(data_dir: Path, trials: int) -> None:
+    """The PRISMA flow of a review that gained (or lost) ``trials`` included trials: as many more
+    records identified, screened and assessed in full (the validation checks that the flow ends
+    in the trials of studies.csv)."""
+    path = Path(data_dir) / "study_flow.csv"
+    if not path.exists():
+        return
+    fields, rows = read_rows(path)
+    for row in rows:
+        if row["stage"] in ("records_identified", "records_screened", "fulltext_assessed", "included"):
+            row["count"] = str(int(row["count"]) + trials)
+    write_rows(path, fields, rows)
+
+
 def remove_trial(data_dir: Path, study_id: str) -> None:
-    """Remove every row of one trial from the per-trial files of ``data_dir``."""
+    """Remove every row of one trial from the per-trial files of ``data_dir`` (and from the flow)."""
     for name in TRIAL_FILES:
         path = Path(data_dir) / name
         fields, rows = read_rows(path)
         write_rows(path, fields, [r for r in rows if r["study_id"] != study_id])
+    shift_flow(data_dir, -1)

@@ -564,9 +564,19 @@ def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
     if topic == "risk_of_bias":
         return {"key_domains": list(config["risk_of_bias"]["key_domains"])}
     if topic == "study_sets":
+        sets = {k: dict(v) for k, v in config.get("study_sets", {}).items()}
+        # only the derived attributes a set filters on (and those they derive from): a threshold
+        # no set uses must not rerun this job
+        derived = config.get("derived_attributes", {})
+        used, pending = set(), [a for spec in sets.values() for a in spec["where"]]
+        while pending:
+            name = pending.pop()
+            if name in derived and name not in used:
+                used.add(name)
+                pending.append(derived[name]["column"])
         return {
-            "study_sets": {k: dict(v) for k, v in config.get("study_sets", {}).items()},
-            "derived_attributes": {k: dict(v) for k, v in config.get("derived_attributes", {}).items()},
+            "study_sets": sets,
+            "derived_attributes": {k: dict(v) for k, v in derived.items() if k in used},
             "protocol": {"reference_weight_kg": dict(config["protocol"]["reference_weight_kg"])},
             "key_domains": list(config["risk_of_bias"]["key_domains"]),
         }
