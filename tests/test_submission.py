@@ -86,3 +86,18 @@ def test_reference_docx_numbers_lines_and_pages_and_is_reproducible(tmp_path):
     without = submission_reference_docx(tmp_path / "c.docx", line_numbers=False)
     assert "<w:lnNumType" not in _part(without, "word/document.xml")
     assert any("PAGE" in _part(without, n) for n in zipfile.ZipFile(without).namelist() if "footer" in n)
+
+
+@pytest.mark.slow
+def test_submission_docx_tables_span_the_text_width_with_columns_from_content(built_results):
+    """Pandoc sizes table grids for a 5.5-inch column; the submission DOCX's tables span its
+    6.5-inch text width (9,360 twips), and their columns are not all equal (widths from content)."""
+    body = _part(built_results / "submission" / "paper.docx", "word/document.xml")
+    grids = [
+        [int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)"', grid)]
+        for grid in re.findall(r"<w:tblGrid>(.*?)</w:tblGrid>", body, re.S)
+    ]
+    assert len(grids) >= 2  # Table 1 and Table 2
+    for columns in grids:
+        assert abs(sum(columns) - 9360) <= len(columns), columns
+        assert len(set(columns)) > 1, columns

@@ -13,6 +13,7 @@ pinned pandoc and what it adds is readable here.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -23,7 +24,7 @@ from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Inches
+from docx.shared import Inches, Pt
 
 #: children of w:sectPr that come after w:lnNumType in the schema's sequence (ECMA-376 17.6.17)
 _AFTER_LINE_NUMBERS = ("w:pgNumType", "w:cols", "w:formProt", "w:vAlign", "w:noEndnote", "w:titlePg",
@@ -85,9 +86,55 @@ def submission_reference_docx(target: Path, base: Path | None = None, *, line_nu
         paragraph = footer.paragraphs[0] if footer.paragraphs else footer.add_paragraph()
         if "PAGE" not in paragraph._p.xml:
             _page_number(paragraph)
+    if base is None:
+        # table text a size smaller than the body, as journals set tables (the "Table" style is the
+        # one pandoc gives every table)
+        for style in document.styles:
+            if style.name == "Table":
+                style.font.size = Pt(9)
     document.save(str(target))
     _fix_zip_times(target)
     return target
+
+
+def text_width_twips(reference: Path) -> int:
+    """The text width (page width minus side margins) of the first section of ``reference``."""
+    section = Document(str(reference)).sections[0]
+    return int((section.page_width - section.left_margin - section.right_margin) / 635)  # EMU per twip
+
+
+_GRID = re.compile(r"<w:tblGrid>(.*?)</w:tblGrid>", re.S)
+_WIDTH = re.compile(r'(<w:(?:gridCol|tcW) w:w=")(\d+)(")')
+
+
+def fit_tables_to_text_width(docx: Path, width_twips: int) -> None:
+    """Scale every table's grid (and cell widths) of ``docx`` so the table spans the text width.
+
+    Pandoc sizes a table's columns for a 5.5-inch column (7,920 twips) whatever the reference
+    document's page; with a fixed table layout Word and LibreOffice then print a narrower table
+    and break words that would fit. The columns keep their proportions (from the content:
+    metabuild.tables.column_widths)."""
+    with zipfile.ZipFile(docx) as source:
+        members = [(info, source.read(info)) for info in source.infolist()]
+    out = []
+    for info, data in members:
+        if info.filename == "word/document.xml":
+            xml = data.decode("utf-8")
+            pieces, last = [], 0
+            for table in re.finditer(r"<w:tbl>.*?</w:tbl>", xml, re.S):
+                grid = _GRID.search(table.group(0))
+                total = sum(int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)"', grid.group(1))) if grid else 0
+                body = table.group(0)
+                if total:
+                    factor = width_twips / total
+                    body = _WIDTH.sub(lambda m, f=factor: f"{m.group(1)}{round(int(m.group(2)) * f)}{m.group(3)}", body)
+                pieces += [xml[last : table.start()], body]
+                last = table.end()
+            data = ("".join(pieces) + xml[last:]).encode("utf-8")
+        out.append((info, data))
+    with zipfile.ZipFile(docx, "w", zipfile.ZIP_DEFLATED) as target:
+        for info, data in out:
+            target.writestr(info, data)
 
 
 def _fix_zip_times(path: Path) -> None:

@@ -225,12 +225,14 @@ def _cited_at(qmd: Path, stderr: str, bibliographies: Iterable[str | Path]) -> s
     return "".join(notes)
 
 
-def _pandoc_to_file(qmd: Path, to: str, args: list[str], cfg, numbers_file, target: Path) -> None:
-    """Run pandoc into a temporary folder beside ``target``, then move the file into place
-    (a reader never sees a half-written document)."""
+def _pandoc_to_file(qmd: Path, to: str, args: list[str], cfg, numbers_file, target: Path, post=None) -> None:
+    """Run pandoc into a temporary folder beside ``target`` (and ``post`` on its output, if
+    given), then move the file into place (a reader never sees a half-written document)."""
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=temporary_prefix(target), suffix=".tmp") as tmp:
         out = Path(tmp) / target.name
         _pandoc(qmd, to, args, cfg, numbers_file, out)
+        if post is not None:
+            post(out)
         move_into_place(out, target)
 
 
@@ -247,7 +249,13 @@ def _pandoc_docx(qmd: Path, target: Path, cfg, numbers_file) -> None:
     ref = cfg.get("reference_docx") or cfg["project_dir"] / "docx" / "reference.docx"
     if Path(ref).is_file():
         args += ["--reference-doc", str(ref)]
-    _pandoc_to_file(qmd, "docx", args, cfg, numbers_file, target)
+    post = None
+    if cfg.get("reference_docx"):
+        from metabuild.docx_reference import fit_tables_to_text_width, text_width_twips
+
+        width = text_width_twips(Path(cfg["reference_docx"]))
+        post = lambda docx: fit_tables_to_text_width(docx, width)  # noqa: E731
+    _pandoc_to_file(qmd, "docx", args, cfg, numbers_file, target, post)
 
 
 #: the two renderings of one source: "audit" (every number linked to its provenance, with the

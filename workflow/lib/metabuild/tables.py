@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,13 +22,31 @@ def _cell(text: Any) -> str:
     return escape.markdown(text)
 
 
+def column_widths(frame: pd.DataFrame, total: int = 100) -> list[int]:
+    """Relative column widths from the content, as the dashes of a pipe table's rule line (pandoc
+    sizes the columns of a table wider than the text by their dash counts, in DOCX, PDF and HTML).
+
+    A column gets at least its longest word (no word is broken: "Populat-ion"), and its share of
+    the rest grows with its typical text length (the square root of the mean cell length, so one
+    long column does not starve the others)."""
+    longest_word, typical = [], []
+    for name in frame.columns:
+        texts = [str(name), *(str(v) for v in frame[name])]
+        longest_word.append(max((len(w) for t in texts for w in t.split()), default=1))
+        typical.append(math.sqrt(sum(len(t) for t in texts) / len(texts)))
+    floor = sum(longest_word)
+    weights = [w + (total * t / sum(typical)) for w, t in zip(longest_word, typical, strict=True)]
+    scale = (total + floor) / sum(weights)
+    return [max(3, round(w * scale)) for w in weights]
+
+
 def markdown_table(frame: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     """A pipe table (pandoc and Quarto both read it), followed by note paragraphs.
 
     Every cell, column name and note is text and is escaped, except
     :class:`~metabuild.escape.Markup` the code built (a citation, a footnote mark)."""
     header = "| " + " | ".join(_cell(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join(":--" for _ in frame.columns) + "|"
+    rule = "|" + "|".join(":" + "-" * n for n in column_widths(frame)) + "|"
     body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     text = "\n".join([header, rule, *body]) + "\n"
     if notes:
@@ -53,11 +72,14 @@ def table1(studies: pd.DataFrame, pain_scores: pd.DataFrame, weight_kg: float, t
             weight_kg=weight_kg,
             cap_mg_per_h=None if pd.isna(s.rate_cap_mg_per_h) else s.rate_cap_mg_per_h,
         )
+        patients = max(s.n_ketamine, s.n_control) if s.design == "crossover" else s.n_ketamine + s.n_control
         rows.append(
             {
                 "Trial": escape.Markup(f"{s.label} {cite}", f"{escape.markdown(s.label)} {cite.markdown}"),
                 "Design; setting": f"{s.design.capitalize()} RCT; {s.setting}",
-                "Population": f"{s.population} (n = {s.n_ketamine + s.n_control})",
+                # patients: both arms of a parallel trial; in a crossover every patient has both
+                # treatments, so the larger arm (as the descriptive counts: describe.studies)
+                "Population": f"{s.population} (n = {patients})",
                 "Ketamine arm": f"{s.treatment_description} (n = {s.n_ketamine})",
                 "Regimen": s.regimen_text,
                 f"Cumulative dose, {weight_kg:g} kg": f"{dose:.0f} mg ({dose_class(dose, threshold_mg)})",
