@@ -38,6 +38,7 @@ rule render_document:
         figures=FIGURES,
         tables=TABLES,
         report=f"{RESULTS}/reports/reproduction_appendix.md",
+        differences=f"{RESULTS}/reports/differences.md",
         support=ws.manuscript_support_files(),
         reference_docx=[SUBMISSION["reference_docx"]] if SUBMISSION.get("reference_docx") else [],
         code=library("render", "docx_reference"),

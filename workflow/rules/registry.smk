@@ -60,6 +60,7 @@ rule reproduction_report:
         html=f"{RESULTS}/reports/reproduction.html",
         json=f"{RESULTS}/reports/reproduction.json",
         appendix=f"{RESULTS}/reports/reproduction_appendix.md",
+        differences=f"{RESULTS}/reports/differences.md",
     params:
         gate=config.get("consistency_gate", "fail"),
         waivers=config.get("consistency_waivers", {}),

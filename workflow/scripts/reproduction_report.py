@@ -19,6 +19,7 @@ write_json(snakemake.output.json, report.data)
 write_text(snakemake.output.md, report.markdown)
 write_text(snakemake.output.html, report.html)
 write_text(snakemake.output.appendix, report.appendix)
+write_text(snakemake.output.differences, report.differences)
 failures = [g for g in report.data["gate"] if "waived" not in g]
 for g in failures:
     print(f"consistency gate: {g['key']} ({g['check']}): {g['message']}")

@@ -52,6 +52,7 @@ class Report:
     markdown: str
     html: str
     appendix: str = ""  # compact Markdown for the supplement's appendix
+    differences: str = ""  # Markdown: only the values that differ, grouped by why
 
 
 def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
@@ -442,7 +443,13 @@ def reproduction_report(
     summary["gate_waived"] = len(gate) - summary["gate_failures"]
     data = {"summary": summary, "rows": rows, "gate": gate, "sensitivity": sensitivity, "study_set": differs}
     sens = _sensitivity_markdown(sensitivity)
-    return Report(data=data, markdown=_markdown(data) + sens, html=_html(data), appendix=_appendix(data) + sens)
+    return Report(
+        data=data,
+        markdown=_markdown(data) + sens,
+        html=_html(data),
+        appendix=_appendix(data) + sens,
+        differences=_differences(data),
+    )
 
 
 def _sensitivity_markdown(sensitivity: Mapping[str, Any] | None) -> str:
@@ -580,6 +587,38 @@ def _appendix(data: Mapping[str, Any]) -> str:
         cells = [_code(r["key"]), r["location"], r["printed"], r["text"] or "", status]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: why a printed value differs, in the order the differences table gives them
+DIFFERENCE_HEADINGS = {
+    "inconsistent in paper": "The article contradicts itself",
+    "study set differs": "The set of trials differs from the article's",
+    "reconstructed inputs": "Computed from reconstructed study-level values",
+    "unexplained": "Not explained",
+    "not reproduced": "Not computed by this rebuild",
+}
+
+
+def _differences(data: Mapping[str, Any]) -> str:
+    """The printed values this rebuild does not reproduce, grouped by the reason, for the
+    supplement's "Differences from the published article" (the full report is its appendix)."""
+    lines = []
+    for status, heading in DIFFERENCE_HEADINGS.items():
+        rows = [r for r in data["rows"] if r["status"] == status]
+        if not rows:
+            continue
+        lines += [
+            f"**{_cell(heading)}** ({len(rows)})",
+            "",
+            "| Where printed | Printed | Rebuilt | Why |",
+            # relative column widths (the dashes): the reason gets half the width
+            "|:" + "-" * 28 + "|" + "-" * 9 + ":|" + "-" * 9 + ":|:" + "-" * 50 + "|",
+        ]
+        for r in rows:
+            cells = [r["location"], r["printed"], r["text"] or "", r["reason"] or ""]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines) or "Every value the article prints is reproduced.\n"
 
 
 def _html(data: Mapping[str, Any]) -> str:
