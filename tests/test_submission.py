@@ -56,6 +56,8 @@ def test_submission_html_and_pdf_have_no_provenance(built_results):
     assert "Provenance of reported numbers" not in html
     audit = (built_results / "manuscript" / "paper.html").read_text(encoding="utf-8")
     assert 'class="num"' in audit and 'href="#prov-' in audit
+    # citations link to their reference in the audit rendering (link-citations), not in the submission
+    assert 'href="#ref-' in audit and 'href="#ref-' not in html
     # the same numbers, without their links
     assert "−1.83" in html and "−1.83" in audit
     sub_pdf, audit_pdf = built_results / "submission" / "paper.pdf", built_results / "manuscript" / "paper.pdf"

@@ -190,6 +190,10 @@ def _pandoc(
         cmd += ["--metadata", f"numbers-file={here(numbers_file)}"]
     for key, value in variant_metadata(cfg):
         cmd += ["--metadata", f"{key}={value}"]
+    if cfg.get("metadata", {}).get("link-citations") and cfg.get("variant", "audit") == "audit":
+        # _quarto.yml's link-citations, which Quarto reads itself (a reference number links to its
+        # entry); the submission rendering has no links, as journals ask
+        cmd += ["--metadata", "link-citations=true"]
     for f in cfg["filters"]:
         cmd += ["--lua-filter", here(f)]
     cmd += ["--citeproc"]  # after the filters: crossref.lua must see @fig-/@tbl- first
@@ -268,8 +272,10 @@ def variant_metadata(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     numbers), the same for both engines."""
     variant = cfg.get("variant", "audit")
     pairs = [("metabuild-variant", variant)]
-    if variant == "submission" and cfg.get("line_numbers", True):
-        pairs.append(("line-numbers", "true"))
+    if variant == "submission":
+        pairs.append(("link-citations", "false"))  # Quarto reads _quarto.yml's true itself
+        if cfg.get("line_numbers", True):
+            pairs.append(("line-numbers", "true"))
     return pairs
 
 
