@@ -61,3 +61,41 @@ def test_number_shows_its_provenance_and_published_value(browser, built_results)
     assert "primary.estimate" in text
     some_input = entry["provenance"]["inputs"][0]
     assert some_input["path"] in text and some_input["sha256"][:12] in text
+
+
+def test_reproduction_report_filters_and_sorts_and_holds_the_markdown(browser, built_results):
+    """The report's HTML holds what its Markdown holds (curation notes, sensitivity section) and
+    an auditor can filter it by status and text and sort it by any column."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    report = json.loads((built_results / "reports" / "reproduction.json").read_text())
+    browser.get((built_results / "reports" / "reproduction.html").as_uri())
+    rows = browser.find_elements(By.CSS_SELECTOR, "#report tbody tr")
+    assert len(rows) == len(report["rows"])
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#report thead th")]
+    assert "Curation note" in headers
+    noted = next(r for r in report["rows"] if r.get("note"))
+    assert noted["note"][:40] in browser.find_element(By.ID, "report").text
+    assert "Sensitivity to the reconstruction" in browser.find_element(By.TAG_NAME, "body").text
+
+    Select(browser.find_element(By.ID, "status")).select_by_value("inconsistent in paper")
+    visible = [r for r in rows if r.is_displayed()]
+    expected = sum(r["status"] == "inconsistent in paper" for r in report["rows"])
+    assert len(visible) == expected > 0
+    assert browser.find_element(By.ID, "count").text == f"{expected} of {len(rows)} rows"
+
+    Select(browser.find_element(By.ID, "status")).select_by_value("")
+    browser.find_element(By.ID, "search").send_keys("primary.estimate")
+    assert all("primary.estimate" in r.text for r in rows if r.is_displayed())
+
+    browser.find_element(By.ID, "search").clear()
+    browser.find_element(By.ID, "search").send_keys(" ")  # input event with no filter left
+    difference = headers.index("Difference")
+    browser.find_elements(By.CSS_SELECTOR, "#report thead th")[difference].click()
+    cells = [
+        r.find_elements(By.TAG_NAME, "td")[difference].get_attribute("data-sort")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#report tbody tr")
+    ]
+    sorted_part = [float(c) for c in cells if c is not None]
+    assert sorted_part == sorted(sorted_part) and len(sorted_part) > 10

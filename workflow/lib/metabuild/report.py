@@ -621,26 +621,93 @@ def _differences(data: Mapping[str, Any]) -> str:
     return "\n".join(lines) or "Every value the article prints is reproduced.\n"
 
 
+#: sorting and filtering of the report's table in the browser: a self-contained page an auditor
+#: opens offline (no library, no network), so a few lines of plain JavaScript
+_TABLE_SCRIPT = """
+const table = document.getElementById('report'), rows = Array.from(table.tBodies[0].rows);
+const status = document.getElementById('status'), search = document.getElementById('search');
+const count = document.getElementById('count');
+function apply() {
+  const want = status.value, text = search.value.toLowerCase();
+  let shown = 0;
+  for (const row of rows) {
+    const ok = (!want || row.dataset.status === want) && (!text || row.textContent.toLowerCase().includes(text));
+    row.hidden = !ok; shown += ok;
+  }
+  count.textContent = shown + ' of ' + rows.length + ' rows';
+}
+status.addEventListener('change', apply); search.addEventListener('input', apply);
+table.tHead.querySelectorAll('th').forEach((th, i) => th.addEventListener('click', () => {
+  const up = th.dataset.dir !== 'up'; th.dataset.dir = up ? 'up' : 'down';
+  const key = r => { const t = r.cells[i].dataset.sort ?? r.cells[i].textContent.trim();
+                     const n = parseFloat(t.replace('\\u2212', '-')); return isNaN(n) ? t : n; };
+  rows.sort((a, b) => { const x = key(a), y = key(b);
+    const c = (typeof x === typeof y) ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === 'number' ? -1 : 1);
+    return up ? c : -c; });
+  rows.forEach(r => table.tBodies[0].appendChild(r));
+}));
+apply();
+"""
+
+
+def _markdown_html(markdown: str) -> str:
+    """Markdown the report wrote (its sensitivity section, the trial set) as an HTML fragment, by
+    the project's pandoc: the HTML holds what the Markdown holds, from one source."""
+    import subprocess
+
+    from metabuild.render import _pandoc_path
+
+    if not markdown.strip():
+        return ""
+    command = [_pandoc_path(), "--from", "markdown", "--to", "html5"]
+    return subprocess.run(command, input=markdown, capture_output=True, text=True, check=True).stdout
+
+
 def _html(data: Mapping[str, Any]) -> str:
+    """The full report as one self-contained HTML page: every column of the Markdown report (the
+    curation note included), the trial set, the sensitivity section and the consistency gate; the
+    table sorts by any column (click its header) and filters by status and by text."""
     s = data["summary"]
-    head = "".join(
-        f"<th>{escape.html(k)}</th>"
-        for k in ["Key", "Where printed", "Printed", "Reproduced", "Difference", "Status", "Reason"]
-    )
+    columns = ["Key", "Where printed", "Printed", "Reproduced", "Difference", "Status", "Reason", "Curation note"]
+    head = "".join(f'<th title="click to sort">{escape.html(k)}</th>' for k in columns)
+
+    def difference(r: Mapping[str, Any]) -> str:
+        if r["difference"] is None:
+            return "<td></td>"
+        return f'<td data-sort="{abs(float(r["difference"]))}">{escape.html(_fmt(r["difference"]))}</td>'
+
     body = "".join(
-        f'<tr class="{r["status"].replace(" ", "-")}"><td><code>{escape.html(r["key"])}</code></td>'
+        f'<tr class="{r["status"].replace(" ", "-")}" data-status="{escape.html(r["status"])}">'
+        f"<td><code>{escape.html(r['key'])}</code></td>"
         f"<td>{escape.html(str(r['location']))}</td><td>{escape.html(r['printed'])}</td>"
-        f"<td>{escape.html(r['text'] or '')}</td><td>{escape.html(_fmt(r['difference']))}</td>"
-        f"<td>{escape.html(r['status'])}</td><td>{escape.html(r['reason'])}</td></tr>"
+        f"<td>{escape.html(r['text'] or '')}</td>{difference(r)}"
+        f"<td>{escape.html(r['status'])}</td><td>{escape.html(r['reason'])}</td>"
+        f"<td>{escape.html(r.get('note') or '')}</td></tr>"
         for r in data["rows"]
     )
+    statuses = "".join(
+        f'<option value="{escape.html(k)}">{escape.html(k)} ({v})</option>' for k, v in s.items() if k in STATUS_ORDER
+    )
     counts = "".join(f"<li>{escape.html(k)}: {v}</li>" for k, v in s.items())
-    gate = "".join(f"<li><code>{escape.html(g['key'])}</code>: {escape.html(g['message'])}</li>" for g in data["gate"])
+    gate = "".join(
+        f"<li><code>{escape.html(g['key'])}</code> ({escape.html(g['check'])}): {escape.html(g['message'])}"
+        + (f" <em>Waived: {escape.html(g['waived'])}</em>" if "waived" in g else "")
+        + "</li>"
+        for g in data["gate"]
+    )
+    extra = _markdown_html(
+        "\n".join(_study_set_lines(data.get("study_set"))) + _sensitivity_markdown(data["sensitivity"])
+    )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Reproduction report</title>'
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:90%}"
-        "td,th{border:1px solid #ccc;padding:2px 6px}.match{background:#eef8ee}"
-        ".unexplained{background:#fbeaea}.inconsistent-in-paper{background:#fff6dd}</style></head><body>"
-        f"<h1>Reproduction report</h1><ul>{counts}</ul><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table><h2>Consistency gate</h2><ul>{gate}</ul></body></html>\n"
+        "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}th{cursor:pointer;background:#f4f4f4}"
+        ".match{background:#eef8ee}.unexplained{background:#fbeaea}.inconsistent-in-paper{background:#fff6dd}"
+        ".study-set-differs{background:#eaf1fb}.controls{margin:1em 0}</style></head><body>"
+        f"<h1>Reproduction report</h1><ul>{counts}</ul>"
+        '<div class="controls"><label>Status <select id="status"><option value="">all</option>'
+        f'{statuses}</select></label> <label>Find <input id="search" type="search"></label> '
+        '<span id="count"></span></div>'
+        f'<table id="report"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"{extra}<h2>Consistency gate</h2><ul>{gate}</ul><script>{_TABLE_SCRIPT}</script></body></html>\n"
     )
