@@ -182,7 +182,10 @@ def main() -> None:
         write_text(res / "tables" / "table1.md", tables.markdown_table(frame, ["note"]))
         write_text(res / "tables" / "table1.csv", frame.to_csv(index=False, lineterminator="\n"))
         grade = pd.read_csv(data_dir / "grade.csv", keep_default_na=False, na_values=[""])
-        frame, notes, numbers = tables.table2_grade(grade, results, config["grade"])
+        rob = pd.read_csv(data_dir / "risk_of_bias.csv", keep_default_na=False)
+        frame, notes, numbers = tables.grade_profile(
+            grade, rob, results, config["grade"], config["risk_of_bias"]["key_domains"]
+        )
         write_text(res / "tables" / "table2_grade.md", tables.markdown_table(frame, notes))
         write_text(res / "tables" / "table2_grade.csv", frame.to_csv(index=False, lineterminator="\n"))
         job = fake_job("table2_grade", [str(data_dir / "grade.csv")], [str(res / "descriptive" / "grade.json")])
@@ -221,6 +224,12 @@ def main() -> None:
         write_text(res / "reports" / "reproduction.md", report.markdown)
         write_text(res / "reports" / "reproduction.html", report.html)
         write_text(res / "reports" / "reproduction_appendix.md", report.appendix)
+        write_text(res / "reports" / "differences.md", report.differences)
+    with timed("claims"):
+        from metabuild.claims import check_document
+
+        for document in config["manuscript"]["documents"]:
+            check_document(Path("manuscript") / f"{document}.qmd", registry["numbers"])
 
     # ---------------------------------------------------------------- documents
     if not args.no_render:
@@ -229,15 +238,19 @@ def main() -> None:
         except ImportError as error:
             ERRORS["render"] = f"render module not importable: {error}"
         else:
-            for document in config["manuscript"]["documents"]:
-                with timed(f"render:{document}"):
-                    render_document(
-                        Path("manuscript") / f"{document}.qmd",
-                        res / "manuscript",
-                        formats=tuple(config["manuscript"]["formats"]),
-                        numbers_file=res / "numbers.json",
-                        engine=config["manuscript"]["engine"],
-                    )
+            # both renderings the build makes (config manuscript.variants): audit and submission
+            folders = {"audit": "manuscript", "submission": "submission"}
+            for variant in config["manuscript"].get("variants", ["audit", "submission"]):
+                for document in config["manuscript"]["documents"]:
+                    with timed(f"render:{document}:{variant}"):
+                        render_document(
+                            Path("manuscript") / f"{document}.qmd",
+                            res / folders[variant],
+                            formats=tuple(config["manuscript"]["formats"]),
+                            numbers_file=res / "numbers.json",
+                            engine=config["manuscript"]["engine"],
+                            variant=variant,
+                        )
     TIMES["total_in_process"] = time.perf_counter() - T0
     out = {
         "seconds": {k: round(v, 3) for k, v in TIMES.items()},

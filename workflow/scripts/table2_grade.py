@@ -8,31 +8,18 @@ non-overlapping CIs) are registry numbers too (results/descriptive/grade.json).
 
 import pandas as pd
 
-from metabuild.describe import derive_overall
 from metabuild.io import read_json, write_json, write_text
 from metabuild.provenance import job_provenance
-from metabuild.tables import grade_numbers, markdown_table, table2_grade
+from metabuild.tables import grade_profile, markdown_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 grade = pd.read_csv(snakemake.input.grade, keep_default_na=False, na_values=[""])
 rob = pd.read_csv(snakemake.input.risk_of_bias, keep_default_na=False)
-overall = {
-    sid: derive_overall(dict(zip(g["domain"], g["judgement"], strict=True)), snakemake.params.key_domains)
-    for sid, g in rob.groupby("study_id")
-}
 results = {r["analysis"]: r for r in map(read_json, snakemake.input.results)}
-numbers = {}
-for result in results.values():
-    numbers |= grade_numbers(result, overall)
-footnote_numbers = {
-    name: [k.removeprefix(f"{name}.") for k in (*result["numbers"], *numbers) if k.startswith(f"{name}.")]
-    for name, result in results.items()
-}
-frame, notes, certainty = table2_grade(
-    grade, results, snakemake.params.outcomes, footnote_numbers, grade_path=snakemake.input.grade
+frame, notes, numbers = grade_profile(
+    grade, rob, results, snakemake.params.outcomes, snakemake.params.key_domains, grade_path=snakemake.input.grade
 )
-numbers |= certainty
 write_text(snakemake.output.md, markdown_table(frame, notes))
 write_text(snakemake.output.csv, frame.to_csv(index=False, lineterminator="\n"))
 rows = {"grade.csv": [i + 2 for i in range(len(grade))], "risk_of_bias.csv": [i + 2 for i in range(len(rob))]}

@@ -155,6 +155,34 @@ def grade_numbers(result: Mapping[str, Any], overall_risk: Mapping[str, str]) ->
     }
 
 
+def grade_profile(
+    grade: pd.DataFrame,
+    risk_of_bias: pd.DataFrame,
+    results: Mapping[str, Mapping[str, Any]],
+    outcomes: Mapping[str, Mapping[str, str]],
+    key_domains: Sequence[str],
+    grade_path: str = "grade.csv",
+) -> tuple[pd.DataFrame, list[str], dict]:
+    """Table 2 from the data and the analyses: the overall risk of bias of each trial (from the
+    key domains), the numbers only this table reports (:func:`grade_numbers`), and the profile
+    whose footnotes may cite any registry number of their outcome's analysis."""
+    from metabuild.describe import derive_overall
+
+    overall = {
+        sid: derive_overall(dict(zip(g["domain"], g["judgement"], strict=True)), list(key_domains))
+        for sid, g in risk_of_bias.groupby("study_id")
+    }
+    numbers: dict[str, dict] = {}
+    for result in results.values():
+        numbers |= grade_numbers(result, overall)
+    footnote_numbers = {
+        name: [k.removeprefix(f"{name}.") for k in (*result["numbers"], *numbers) if k.startswith(f"{name}.")]
+        for name, result in results.items()
+    }
+    frame, notes, certainty = table2_grade(grade, results, outcomes, footnote_numbers, grade_path=grade_path)
+    return frame, notes, numbers | certainty
+
+
 def table2_grade(
     grade: pd.DataFrame,
     results: Mapping[str, Mapping[str, Any]],
