@@ -1,6 +1,7 @@
 """List the registry keys the manuscript uses: writes manuscript/KEYS_USED.txt (one key a line).
 
-Run: python manuscript/tools/list_keys.py   (scans manuscript/*.qmd for [key]{.num} spans)
+Run: python manuscript/tools/list_keys.py   (scans manuscript/*.qmd for [key]{.num ...}, [key]{.cite}
+and [key]{.trials ...} spans)
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-SPAN = re.compile(r"\[([A-Za-z0-9_.\-]+)\]\{\.num\}")
+SPAN = re.compile(r"\[([A-Za-z0-9_.\-]+)\]\{\.(?:num|cite|trials)\b[^{}]*\}")
 HERE = Path(__file__).resolve().parent.parent
 
 
