@@ -116,7 +116,9 @@ local function subfigure_div(div)
     -- a grid of the panels, then one caption; the whole thing is a labelled figure
     -- a figure of several rows of panels may continue on the next page (between rows), rather
     -- than run off its page under its own caption
-    out:insert(pandoc.RawBlock("typst", "#[#show figure: set block(breakable: true)"))
+    -- (and, being taller than a page may be, it stays in the text's flow instead of floating)
+    out:insert(pandoc.RawBlock("typst", "#[#show figure: set block(breakable: true)\n" ..
+      "#show figure: set figure(placement: none)"))
     out:insert(pandoc.RawBlock("typst", "#figure(kind: image, supplement: none, gap: 0.8em, grid(columns: " ..
       ncol .. ", gutter: 1em,"))
     for _, p in ipairs(panels) do

@@ -338,8 +338,64 @@ local function claim_span(span)
   return span.content
 end
 
+-- cross-document references: [fig-forest-dose]{.xref document="supplement"} prints the label
+-- the other document gives that figure or table ("Supplemental Figure 1"), counted as that
+-- document numbers them (top-level #fig- and #tbl- figures, in order; its crossref prefixes)
+local xref_labels = {}
+
+local function labels_of(document)
+  if xref_labels[document] then return xref_labels[document] end
+  local path = resolve(document .. ".qmd")
+  local text, err = read_file(path)
+  if not text then
+    error("numbers.lua: a cross-reference names the document '" .. document .. "', but " .. path ..
+      " cannot be read (" .. tostring(err) .. ")")
+  end
+  local doc = pandoc.read(text, "markdown")
+  local prefix = { fig = "Figure", tbl = "Table" }
+  local c = doc.meta.crossref
+  if type(c) == "table" then
+    if c["fig-prefix"] then prefix.fig = stringify(c["fig-prefix"]) end
+    if c["tbl-prefix"] then prefix.tbl = stringify(c["tbl-prefix"]) end
+  end
+  local labels, count = {}, { fig = 0, tbl = 0 }
+  local function visit(blocks)
+    for _, b in ipairs(blocks) do
+      local id = (b.t == "Figure" or b.t == "Div") and b.identifier or ""
+      local kind = id:match("^(%a+)%-")
+      if kind == "fig" or kind == "tbl" then
+        count[kind] = count[kind] + 1          -- a figure's panels are not counted
+        labels[id] = prefix[kind] .. " " .. count[kind]
+      elseif b.t == "Div" then
+        visit(b.content)
+      end
+    end
+  end
+  visit(doc.blocks)
+  xref_labels[document] = labels
+  return labels
+end
+
+local function xref_span(span)
+  local id = span_key(span)
+  local document = span.attributes["document"]
+  if not document or document == "" then
+    error("numbers.lua: [" .. id .. "]{.xref} needs document=\"...\" (the .qmd it refers to)")
+  end
+  local label = labels_of(document)[id]
+  if not label then
+    local known = {}
+    for k in pairs(labels_of(document)) do known[#known + 1] = k end
+    table.sort(known)
+    error("numbers.lua: [" .. id .. "]{.xref document=\"" .. document .. "\"}: " .. document ..
+      ".qmd has no figure or table #" .. id .. " (it has: " .. table.concat(known, ", ") .. ")")
+  end
+  return pandoc.Str(label)
+end
+
 local function span_filter(span)
   if span.classes:includes("num") then return num_span(span) end
+  if span.classes:includes("xref") then return xref_span(span) end
   if span.classes:includes("cite") then return cite_span(span) end
   if span.classes:includes("trials") then return trials_span(span) end
   if span.classes:includes("claim") then return claim_span(span) end

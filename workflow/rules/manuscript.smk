@@ -33,6 +33,8 @@ rule render_document:
     installed, else pandoc + Typst."""
     input:
         qmd="manuscript/{document}.qmd",
+        # the documents whose figure and table numbers this one prints ({.xref} spans)
+        xref_documents=lambda w: ws.xref_documents(f"manuscript/{w.document}.qmd"),
         numbers=f"{RESULTS}/numbers.json",
         claims=f"{RESULTS}/checks/{{document}}.claims.json",
         figures=FIGURES,

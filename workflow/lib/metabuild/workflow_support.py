@@ -606,3 +606,17 @@ def manuscript_support_files() -> list[str]:
     root = Path("manuscript")
     patterns = ["_quarto.yml", "*.bib", "csl/*.csl", "filters/*.lua", "templates/*", "typst/*", "css/*.css", "*.css"]
     return sorted(str(p) for pattern in patterns for p in root.glob(pattern))
+
+
+#: a cross-document reference in a manuscript: [fig-x]{.xref document="supplement"}
+_XREF_DOCUMENT = re.compile(r"\{[^{}]*\.xref\b[^{}]*\bdocument=\"([A-Za-z0-9_-]+)\"[^{}]*\}")
+
+
+def xref_documents(qmd: str | Path) -> list[str]:
+    """The other manuscripts a .qmd refers to with ``.xref`` spans (as ``manuscript/<name>.qmd``):
+    the rendering prints their figure and table numbers, so it depends on them."""
+    path = Path(qmd)
+    if not path.is_file():
+        return []
+    names = sorted(set(_XREF_DOCUMENT.findall(path.read_text(encoding="utf-8"))) - {path.stem})
+    return [str(path.with_name(f"{name}.qmd")) for name in names]
