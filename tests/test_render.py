@@ -109,9 +109,14 @@ def _epoch(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1561939200")
 
 
-def _render(project: Path, outdir: str = "out", formats=("html", "docx", "pdf"), engine="pandoc"):
+def _render(project: Path, outdir: str = "out", formats=("html", "docx", "pdf"), engine="pandoc", **options):
     return render_document(
-        project / "doc" / "paper.qmd", project / outdir, formats, project / "results" / "numbers.json", engine=engine
+        project / "doc" / "paper.qmd",
+        project / outdir,
+        formats,
+        project / "results" / "numbers.json",
+        engine=engine,
+        **options,
     )
 
 
@@ -129,12 +134,13 @@ def _pdf_text(path: Path) -> str:
 
 
 def test_numbers_substituted_in_all_formats(project):
-    out = _render(project)
+    out = _render(project, provenance_href="provenance.html")
     page = out["html"].read_text(encoding="utf-8")
     assert "\u22121.83" in page and "&lt; .001" in page
     assert 'class="num"' in page and 'data-key="primary.estimate"' in page
-    assert 'href="#prov-primary.estimate"' in page and 'id="prov-primary.estimate"' in page
-    assert "pool_primary" in page  # provenance in the tooltip / appendix
+    # each number links to its entry in the provenance document, and carries it as a tooltip
+    assert 'href="provenance.html#prov-primary.estimate"' in page
+    assert "pool_primary" in page
     assert "[primary.estimate]" not in page
     docx = _docx_text(out["docx"])
     assert "\u22121.83" in docx and "< .001" in docx
@@ -143,7 +149,12 @@ def test_numbers_substituted_in_all_formats(project):
     assert "primary.estimate" in comments and "pool_primary" in comments
     pdf = _pdf_text(out["pdf"])
     assert "\u22121.83" in pdf and "< .001" in pdf
-    assert "Provenance of reported numbers".upper() in pdf.upper()
+    # the paper has no provenance appendix any more: it is a document of its own
+    assert "Provenance of reported numbers".upper() not in pdf.upper()
+    assert b"provenance.html#prov-primary.estimate" in out["pdf"].read_bytes()
+    # without a provenance document, numbers keep their tooltip but link nowhere
+    plain = _render(project, "out_plain", formats=("html",))["html"].read_text(encoding="utf-8")
+    assert 'data-key="primary.estimate"' in plain and "#prov-" not in plain
 
 
 def test_missing_key_names_the_key(project):
@@ -261,20 +272,21 @@ def test_quarto_equivalence(project):
     if shutil.which("quarto") is None:
         pytest.skip("Quarto is not installed: the pandoc path is the only engine available here")
     doc_before = sorted(p.relative_to(project / "doc") for p in (project / "doc").rglob("*"))
-    p = _render(project, "out_pandoc", engine="pandoc")
-    q = _render(project, "out_quarto", engine="quarto")
+    p = _render(project, "out_pandoc", engine="pandoc", provenance_href="provenance.html")
+    q = _render(project, "out_quarto", engine="quarto", provenance_href="provenance.html")
     assert sorted(p.relative_to(project / "doc") for p in (project / "doc").rglob("*")) == doc_before, (
         "Quarto wrote into the document's folder"
     )
     pages = [out["html"].read_text("utf-8") for out in (p, q)]
     for page in pages:
         text = _normalize(re.sub(r"<[^>]+>", " ", html.unescape(page)))
-        assert "\u22121.83" in text and "Alphatrial" in text and "Provenance of reported numbers" in text
+        assert "\u22121.83" in text and "Alphatrial" in text
         assert "Figure 1." in text and "Table 1." in text and "Figure 1:" not in text
     spans = [re.findall(r'data-key="([^"]+)"', page) for page in pages]
     assert spans[0] == spans[1]
+    links = [re.findall(r'href="provenance\.html#(prov-[^"]+)"', page) for page in pages]
+    assert links[0] and links[0] == links[1]
     assert _ids(pages[0], "fig") == _ids(pages[1], "fig") and _ids(pages[0], "tbl") == _ids(pages[1], "tbl")
-    assert _ids(pages[0], "prov") == _ids(pages[1], "prov")
     for fmt, extract in (("docx", _docx_text), ("pdf", _pdf_text)):
         texts = [_normalize(extract(out[fmt])) for out in (p, q)]
         for text in texts:
@@ -298,7 +310,9 @@ def strip_for_digit_check(text: str) -> str:
     text = re.sub(r"```.*?```", "", text, flags=re.S)  # code blocks
     text = re.sub(r"`[^`]*`", "", text)  # inline code
     text = re.sub(r"<!--.*?-->", "", text, flags=re.S)  # comments
-    text = re.sub(r"\[[A-Za-z0-9_.\-]+\]\{\.(?:num|cite|trials)\b[^{}]*\}", "", text)  # registry spans
+    text = re.sub(
+        r"\[[A-Za-z0-9_.\-]+\]\{\.(?:num|cite|trials|xref)\b[^{}]*\}", "", text
+    )  # registry spans, cross-references
     text = re.sub(r"\]\([^)]*\)", "]", text)  # link / image targets
     text = re.sub(r"\{[^{}]*\}", "", text)  # attributes {#fig-x .include file=...}
     text = re.sub(r"@[A-Za-z][\w:.#$%&\-+?<>~/]*", "", text)  # citations and cross-refs

@@ -31,8 +31,6 @@ local stringify = pandoc.utils.stringify
 
 local registry = nil          -- key -> entry
 local registry_path = nil
-local used = {}               -- keys in order of first use
-local seen = {}
 local comment_id = 0
 
 local function fmt()
@@ -77,10 +75,12 @@ local function read_file(path)
   return s
 end
 
--- "audit" (default): every number links to its provenance (HTML tooltip, DOCX comment, PDF link to
--- the appendix) and the appendix is added. "submission" (metadata metabuild-variant): the document a
--- journal receives: plain numbers, no comments, no links, no appendix, no marks on claims.
+-- "audit" (default): every number carries its provenance (HTML tooltip, DOCX comment) and links
+-- (HTML, PDF) to its entry in the provenance document (metadata provenance-href, e.g.
+-- "provenance.html"). "submission" (metadata metabuild-variant): the document a journal receives:
+-- plain numbers, no comments, no links, no marks on claims.
 local variant = "audit"
+local provenance_href = nil
 
 local function load_registry(meta)
   if meta["metabuild-variant"] then
@@ -88,6 +88,9 @@ local function load_registry(meta)
     if variant ~= "audit" and variant ~= "submission" then
       error("numbers.lua: metabuild-variant must be 'audit' or 'submission', not '" .. variant .. "'")
     end
+  end
+  if meta["provenance-href"] and stringify(meta["provenance-href"]) ~= "" then
+    provenance_href = stringify(meta["provenance-href"])
   end
   local rel = meta["numbers-file"] and stringify(meta["numbers-file"]) or "../results/numbers.json"
   if rel == "" then rel = "../results/numbers.json" end
@@ -191,10 +194,6 @@ local function lookup(key)
     error("numbers.lua: registry key '" .. key .. "' is not in results/numbers.json (" ..
       tostring(registry_path) .. "); add it to the registry or fix the span [" .. key .. "]{.num}")
   end
-  if not seen[key] then
-    seen[key] = true
-    used[#used + 1] = key
-  end
   return entry
 end
 
@@ -243,7 +242,8 @@ local function num_span(span)
   if variant == "submission" then
     return value
   elseif f == "html" then
-    return pandoc.Span({ pandoc.Link({ value }, "#prov-" .. key) },
+    local inner = provenance_href and pandoc.Link({ value }, provenance_href .. "#prov-" .. key) or value
+    return pandoc.Span({ inner },
       pandoc.Attr("", { "num" }, { { "data-key", key }, { "title", summary(key, entry) } }))
   elseif f == "docx" then
     comment_id = comment_id + 1
@@ -257,8 +257,10 @@ local function num_span(span)
   elseif f == "typst" then
     -- a Typst string literal, so texts such as "= .029" or "- 1" are never read as markup
     local lit = text:gsub("\\", "\\\\"):gsub('"', '\\"')
+    if not provenance_href then return value end
+    local url = (provenance_href .. "#prov-" .. key):gsub("\\", "\\\\"):gsub('"', '\\"')
     -- the trailing ';' ends the expression, so a following "(" or "[" is not read as arguments
-    return pandoc.RawInline("typst", '#link(label("prov-' .. key .. '"), "' .. lit .. '");')
+    return pandoc.RawInline("typst", '#link("' .. url .. '", "' .. lit .. '");')
   else
     return value
   end
@@ -449,50 +451,8 @@ local function image(img)
   return img
 end
 
--- provenance appendix -----------------------------------------------------------------
-local function appendix()
-  local blocks = pandoc.Blocks({})
-  if #used == 0 then return blocks end
-  blocks:insert(pandoc.Header(1, { pandoc.Str("Provenance of reported numbers") },
-    pandoc.Attr("provenance", { "unnumbered", "appendix" })))
-  blocks:insert(pandoc.Para({ pandoc.Str(
-    "Every number in the text is a registry entry (results/numbers.json). For each: the value shown, " ..
-    "the value printed in the original article, the workflow rule and script that computed it, and its " ..
-    "inputs with the first characters of their SHA-256.") }))
-  if fmt() == "typst" then
-    -- par(spacing:) is Typst >= 0.12; Quarto 1.6 bundles 0.11 (`set ... if` skips the rule there)
-    blocks:insert(pandoc.RawBlock("typst", "#set text(size: 7.5pt)\n#set par(justify: false)\n" ..
-      "#set par(spacing: 0.45em) if sys.version >= version(0, 12, 0)"))
-  end
-  for _, key in ipairs(used) do
-    local entry = registry[key]
-    local inl = pandoc.Inlines({ pandoc.Code(key), pandoc.Str(": "), pandoc.Strong({ pandoc.Str(tostring(entry.text)) }) })
-    local pub = as_text(entry.published)
-    inl:extend({ pandoc.Str("; published: "), pandoc.Str(pub or "not printed") })
-    local rule = as_text(field(entry, "rule"))
-    if rule then inl:extend({ pandoc.Str("; rule: "), pandoc.Code(rule) }) end
-    local script = as_text(field(entry, "script"))
-    if script then inl:extend({ pandoc.Str("; script: "), pandoc.Code(script) }) end
-    local ins = inputs_list(entry)
-    if #ins > 0 then
-      inl:insert(pandoc.Str("; inputs: "))
-      for i, x in ipairs(ins) do
-        if i > 1 then inl:insert(pandoc.Str(", ")) end
-        inl:insert(pandoc.Code(x.path))
-        if x.sha ~= "" then inl:insert(pandoc.Str(" (" .. short(x.sha) .. ")")) end
-      end
-    end
-    blocks:insert(pandoc.Div({ pandoc.Para(inl) }, pandoc.Attr("prov-" .. key, { "provenance-entry" })))
-  end
-  return blocks
-end
-
 return {
   { Meta = function(meta) load_registry(meta) end },
   { Div = include_div },
   { Span = span_filter, Image = image },
-  { Pandoc = function(doc)
-      if variant == "audit" then doc.blocks:extend(appendix()) end
-      return doc
-    end },
 }

@@ -54,7 +54,10 @@ LIB = "workflow/lib/metabuild"
 wildcard_constraints:
     analysis=r"[a-z][a-z0-9_]*",
     stem=r"[a-z][a-z0-9_]*",
-    document=r"paper|supplement",
+    # the manuscripts (config manuscript.documents) and the provenance document
+    document="|".join(
+        [*config["manuscript"]["documents"], *filter(None, [config["manuscript"].get("provenance_document", "provenance")])]
+    ),
 
 
 def data_file(name):

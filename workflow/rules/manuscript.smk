@@ -5,11 +5,23 @@
 VARIANT_DIRS = {"audit": "manuscript", "submission": "submission"}
 VARIANTS = config["manuscript"].get("variants", ["audit", "submission"])
 SUBMISSION = config["manuscript"].get("submission", {})
-MANUSCRIPT_OUTPUTS = expand(
-    f"{RESULTS}/{{folder}}/{{document}}.{{fmt}}",
-    folder=[VARIANT_DIRS[v] for v in VARIANTS],
-    document=config["manuscript"]["documents"],
-    fmt=config["manuscript"]["formats"],
+DOCUMENTS = config["manuscript"]["documents"]
+# The audit rendering's companion: every printed number's job, inputs (with hashes), published
+# value and data rows, as HTML and PDF; the audit documents' numbers link to it.
+PROVENANCE_DOCUMENT = config["manuscript"].get("provenance_document", "provenance")
+PROVENANCE_OUTPUTS = (
+    expand(f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.{{fmt}}", fmt=["html", "pdf"])
+    if PROVENANCE_DOCUMENT and "audit" in VARIANTS
+    else []
+)
+MANUSCRIPT_OUTPUTS = (
+    expand(
+        f"{RESULTS}/{{folder}}/{{document}}.{{fmt}}",
+        folder=[VARIANT_DIRS[v] for v in VARIANTS],
+        document=DOCUMENTS,
+        fmt=config["manuscript"]["formats"],
+    )
+    + PROVENANCE_OUTPUTS
 )
 
 
@@ -54,9 +66,58 @@ rule render_document:
         engine=config["manuscript"]["engine"],
         variant=lambda w: {d: v for v, d in VARIANT_DIRS.items()}[w.folder],
         line_numbers=SUBMISSION.get("line_numbers", True),
+        provenance_href=f"{PROVENANCE_DOCUMENT}.html" if PROVENANCE_OUTPUTS else None,
     wildcard_constraints:
         folder="|".join(VARIANT_DIRS.values()),
+        document="|".join(DOCUMENTS),
     log:
         f"{RESULTS}/logs/{{folder}}/{{document}}.log",
+    run:
+        run_job(rule, input, output, params, wildcards, log)
+
+
+rule provenance_listing:
+    """The provenance document's body: the numbers the manuscripts print, grouped by the job that
+    computed them (its inputs with hashes listed once), with published values and data rows."""
+    input:
+        numbers=f"{RESULTS}/numbers.json",
+        documents=expand("manuscript/{document}.qmd", document=DOCUMENTS),
+        # the generated files the documents include, whose spans print numbers too
+        tables=TABLES,
+        report=f"{RESULTS}/reports/reproduction_appendix.md",
+        differences=f"{RESULTS}/reports/differences.md",
+        code=library("provenance_document", "escape"),
+        script=job_script("provenance_document"),
+    output:
+        f"{RESULTS}/reports/provenance.md",
+    log:
+        f"{RESULTS}/logs/reports/provenance.log",
+    run:
+        run_job(rule, input, output, params, wildcards, log)
+
+
+rule render_provenance_document:
+    """Render manuscript/provenance.qmd (the provenance of every printed number) as HTML and PDF."""
+    input:
+        qmd=f"manuscript/{PROVENANCE_DOCUMENT}.qmd",
+        numbers=f"{RESULTS}/numbers.json",
+        claims=f"{RESULTS}/checks/{PROVENANCE_DOCUMENT}.claims.json",
+        listing=rules.provenance_listing.output,
+        support=ws.manuscript_support_files(),
+        reference_docx=[],
+        code=library("render"),
+        script=job_script("render_document"),
+    output:
+        html=f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.html",
+        pdf=f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.pdf",
+        provenance=f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.render.json",
+    params:
+        formats=["html", "pdf"],
+        engine=config["manuscript"]["engine"],
+        variant="audit",
+        line_numbers=False,
+        provenance_href=None,
+    log:
+        f"{RESULTS}/logs/manuscript/{PROVENANCE_DOCUMENT}.log",
     run:
         run_job(rule, input, output, params, wildcards, log)

@@ -26,6 +26,7 @@ outputs = render_document(
     variant=snakemake.params.variant,
     reference_docx=Path(snakemake.input.reference_docx[0]) if snakemake.input.reference_docx else None,
     line_numbers=snakemake.params.line_numbers,
+    provenance_href=snakemake.params.provenance_href,
 )
 provenance = job_provenance(snakemake)
 # without the Quarto's path: two builds on two machines record the same provenance

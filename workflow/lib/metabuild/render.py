@@ -262,8 +262,8 @@ def _pandoc_docx(qmd: Path, target: Path, cfg, numbers_file) -> None:
     _pandoc_to_file(qmd, "docx", args, cfg, numbers_file, target, post)
 
 
-#: the two renderings of one source: "audit" (every number linked to its provenance, with the
-#: appendix) and "submission" (what a journal receives: plain numbers, page and line numbers)
+#: the two renderings of one source: "audit" (every number linked to its provenance in the
+#: provenance document) and "submission" (what a journal receives: plain numbers, page and line numbers)
 VARIANTS = ("audit", "submission")
 
 
@@ -272,6 +272,8 @@ def variant_metadata(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     numbers), the same for both engines."""
     variant = cfg.get("variant", "audit")
     pairs = [("metabuild-variant", variant)]
+    if variant == "audit" and cfg.get("provenance_href"):
+        pairs.append(("provenance-href", cfg["provenance_href"]))
     if variant == "submission":
         pairs.append(("link-citations", "false"))  # Quarto reads _quarto.yml's true itself
         if cfg.get("line_numbers", True):
@@ -473,11 +475,13 @@ def render_document(
     variant: str = "audit",
     reference_docx: Path | None = None,
     line_numbers: bool = True,
+    provenance_href: str | None = None,
 ) -> dict[str, Path]:
     """Render ``qmd`` into ``outdir`` as ``<stem>.html/.docx/.pdf``; returns format -> path.
 
-    ``variant``: "audit" (numbers linked to their provenance, provenance appendix) or
-    "submission" (plain numbers, no comments, links or appendix; page numbers, and line numbers
+    ``variant``: "audit" (numbers carry their provenance and link to their entry in the provenance
+    document ``provenance_href``, e.g. "provenance.html", when given) or
+    "submission" (plain numbers, no comments or links; page numbers, and line numbers
     in DOCX and PDF unless ``line_numbers`` is false). ``reference_docx``: the Word template of
     the submission DOCX (a journal's); default pandoc's own with page and line numbers added
     (:mod:`metabuild.docx_reference`).
@@ -508,7 +512,7 @@ def render_document(
     if variant not in VARIANTS:
         raise RenderError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     outdir.mkdir(parents=True, exist_ok=True)
-    cfg = dict(project_config(qmd), variant=variant, line_numbers=line_numbers)
+    cfg = dict(project_config(qmd), variant=variant, line_numbers=line_numbers, provenance_href=provenance_href)
     outputs = {fmt: outdir / f"{qmd.stem}.{FORMATS[fmt]}" for fmt in formats}
     with tempfile.TemporaryDirectory(prefix="metabuild-reference-") as reference_dir:
         if variant == "submission" and "docx" in formats:
