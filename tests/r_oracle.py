@@ -38,6 +38,18 @@ run <- function(j) {
   k <- j$kind
   if (k == "dl") return(pooled(rma(j$yi, j$vi, method = "DL")))
   if (k == "ee") return(pooled(rma(j$yi, j$vi, method = "EE")))
+  if (k == "data") return(as.list(get(j$name)))   # a data set of metafor/metadat, by name
+  if (k == "escalc") {   # any measure, escalc's defaults (add=1/2, to="only0", drop00=FALSE)
+    e <- do.call(escalc, c(list(measure = j$measure), j$args))
+    return(list(yi = num(e$yi), vi = num(e$vi)))
+  }
+  if (k == "rma") {   # method EE/DL/REML/PM, test z/knha; tight convergence for REML and PM
+    r <- suppressWarnings(rma(j$yi, j$vi, method = j$method, test = j$test,
+                              control = list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)))
+    out <- pooled(r)
+    out$h2 <- num(r$H2); out$df <- num(r$dfs); out$test <- r$test
+    return(out)
+  }
   if (k == "md") {
     e <- escalc("MD", m1i = j$m1, sd1i = j$sd1, n1i = j$n1, m2i = j$m2, sd2i = j$sd2, n2i = j$n2)
     return(list(yi = num(e$yi), vi = num(e$vi)))

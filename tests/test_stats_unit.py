@@ -245,3 +245,144 @@ def test_dose_cap_and_threshold():
         cumulative_dose_mg(1.0, "mg/kg/h")
     with pytest.raises(ValueError):
         cumulative_dose_mg(1.0, "mg/min")  # type: ignore[arg-type]
+
+
+# --- effect measures and pooling methods declared in configuration (issue 13) -----------------
+from metabuild.stats import effects as _effects  # noqa: E402
+from metabuild.stats import measures as _measures  # noqa: E402
+from metabuild.stats import pooling as _pooling  # noqa: E402
+from metabuild.stats import proportions as _proportions  # noqa: E402
+
+
+def test_smd_by_hand_exact_hedges_correction():
+    es = _effects.standardized_mean_difference([5.0], [2.0], [4], [3.0], [2.0], [3])
+    m = 5
+    c = math.gamma(m / 2) / (math.sqrt(m / 2) * math.gamma((m - 1) / 2))
+    assert es.yi[0] == pytest.approx(c * 1.0, rel=1e-14)  # d = (5 - 3) / 2
+    assert es.vi[0] == pytest.approx(1 / 4 + 1 / 3 + es.yi[0] ** 2 / 14, rel=1e-14)
+    # the exact factor is not the usual approximation 1 - 3/(4m - 1) at small m
+    assert abs(c - (1 - 3 / (4 * m - 1))) > 1e-3
+    assert _effects.hedges_correction([1000.0])[0] == pytest.approx(1 - 3 / 3999, abs=1e-7)
+
+
+def test_or_rd_by_hand_with_zero_cells():
+    es = _effects.log_odds_ratio([0, 2], [10, 10], [3, 4], [10, 12])
+    assert es.yi[0] == pytest.approx(math.log(0.5 * 7.5 / (10.5 * 3.5)))  # 1/2 added to all four cells
+    assert es.vi[0] == pytest.approx(1 / 0.5 + 1 / 10.5 + 1 / 3.5 + 1 / 7.5)
+    assert es.yi[1] == pytest.approx(math.log(2 * 8 / (8 * 4)))  # no zero: untouched
+    rd = _effects.risk_difference([0, 0], [10, 10], [0, 5], [10, 10])
+    assert rd.yi[0] == 0 and rd.kept.all()  # a double zero is kept (escalc's drop00=FALSE)
+    assert rd.vi[0] == pytest.approx(2 * (0.5 / 11) * (10.5 / 11) / 11)
+    assert rd.yi[1] == pytest.approx(0.5 / 11 - 5.5 / 11)
+    dropped = _effects.log_odds_ratio([0, 1], [10, 10], [0, 2], [10, 10], drop00=True)
+    assert list(dropped.kept) == [False, True] and math.isnan(dropped.yi[0])
+
+
+def test_single_proportions_by_hand():
+    pr = _proportions.raw_proportion([0, 3], [10, 12])
+    assert pr.yi[0] == pytest.approx(0.5 / 11) and pr.vi[0] == pytest.approx((0.5 / 11) * (10.5 / 11) / 11)
+    assert pr.yi[1] == 0.25 and pr.vi[1] == pytest.approx(0.25 * 0.75 / 12)
+    plo = _proportions.logit_proportion([12, 3], [12, 12])
+    assert plo.yi[0] == pytest.approx(math.log(12.5 / 0.5)) and plo.vi[0] == pytest.approx(1 / 12.5 + 1 / 0.5)
+    assert plo.yi[1] == pytest.approx(math.log(3 / 9)) and plo.vi[1] == pytest.approx(1 / 3 + 1 / 9)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: _effects.log_odds_ratio([12], [10], [1], [10]), "study 0: a = 12 events exceed n1 = 10"),
+        (lambda: _effects.risk_difference([1, 0], [10, 0], [1, 0], [10, 5]), "n1 of study 1 is 0"),
+        (lambda: _effects.log_odds_ratio([1], [10], [-1], [10]), "c of study 0 is -1"),
+        (lambda: _effects.risk_difference([1.5], [10], [1], [10]), "whole numbers"),
+        (lambda: _effects.log_odds_ratio([1], [10], [1], [10], add=0), "must be positive"),
+        (lambda: _effects.standardized_mean_difference([1], [1], [2], [0], [1], [1]), "at least 4 patients"),
+        (lambda: _effects.standardized_mean_difference([1], [0], [5], [0], [0], [5]), "pooled standard deviation"),
+        (lambda: _effects.standardized_mean_difference([1], [-1], [5], [0], [1], [5]), "sd1 of study 0"),
+        (lambda: _proportions.raw_proportion([4], [3]), "x = 4 events exceed n = 3"),
+        (lambda: _proportions.logit_proportion([1], [0]), "n of study 0 is 0"),
+        (lambda: _pooling.meta_analysis([1, 2], [1, 1], method="ML"), "unknown pooling method 'ML'"),
+        (lambda: _pooling.meta_analysis([1, 2], [1, 1], test="t"), "unknown test 't'"),
+        (lambda: _pooling.meta_analysis([1, 2], [1, 0], method="PM"), "vi of study 1"),
+        (lambda: _measures.measure("HR"), "unknown effect measure 'HR'"),
+    ],
+)
+def test_impossible_input_is_one_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_meta_analysis_dl_and_ee_are_the_existing_functions():
+    y, v = [-0.9, -1.6, -0.2, -2.4, -1.1], [0.05, 0.30, 0.02, 0.55, 0.12]
+    assert _pooling.meta_analysis(y, v, "DL") == dersimonian_laird(y, v)
+    ee = _pooling.meta_analysis(y, v, "EE")
+    assert ee == _pooling.meta_analysis(y, v, "FE")  # metafor's former name
+    assert ee.to_dict() | {"method": "EE"} == inverse_variance_fixed(y, v).to_dict()
+    assert ee.h2 == pytest.approx(ee.q / 4) and ee.tau2 == 0
+
+
+def test_pm_and_reml_solve_their_equations():
+    y = np.array([-0.9, -1.6, -0.2, -2.4, -1.1, -0.5])
+    v = np.array([0.05, 0.30, 0.02, 0.55, 0.12, 0.04])
+    pm = _pooling.tau2_paule_mandel(y, v)
+    assert pm > 0 and _pooling.generalised_q(pm, y, v) == pytest.approx(y.size - 1, rel=1e-12)
+    reml = _pooling.tau2_reml(y, v)
+    w = 1 / (v + reml)
+    mu = np.sum(w * y) / np.sum(w)
+    score = np.sum(w**2 * (y - mu) ** 2) - (np.sum(w) - np.sum(w**2) / np.sum(w))
+    assert reml > 0 and abs(score) < 1e-9 * np.sum(w)
+    assert _pooling.tau2_dersimonian_laird(y, v) == dersimonian_laird(y, v).tau2
+
+
+def test_knha_by_hand_and_single_study():
+    y, v = np.array([-1.0, -2.2, -0.4]), np.array([0.3, 0.25, 0.2])
+    z = _pooling.meta_analysis(y, v, "REML")
+    hk = _pooling.meta_analysis(y, v, "REML", test="knha")
+    q = np.sum((y - z.estimate) ** 2 / (v + z.tau2)) / 2
+    assert hk.se == pytest.approx(z.se * math.sqrt(q), rel=1e-12) and hk.test == "knha"
+    assert hk.ci_upper - hk.estimate == pytest.approx(stats.t.ppf(0.975, 2) * hk.se, rel=1e-12)
+    assert hk.p == pytest.approx(2 * stats.t.sf(abs(hk.estimate / hk.se), 2), rel=1e-12)
+    one = _pooling.meta_analysis([-1.0], [0.2], "PM", test="knha")
+    assert one.test == "z" and one.se == pytest.approx(math.sqrt(0.2)) and one.h2 == 1 and one.i2 == 0
+
+
+def test_measure_and_method_names_match_the_config_schema():
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[1] / "config" / "schemas" / "config.schema.yaml"
+    schema = yaml.safe_load(path.read_text())["$defs"]["analysis"]["properties"]
+    two_group = {name for name, m in _measures.MEASURES.items() if m.data != "proportion"}
+    assert set(schema["measure"]["enum"]) == two_group
+    assert tuple(schema["method"]["enum"]) == _pooling.METHODS
+    assert tuple(schema["test"]["enum"]) == _pooling.TESTS
+
+
+def test_analysis_dispatch_uses_config_measure_method_and_test():
+    """analysis._fit pools what the configuration names: OR by REML with Hartung-Knapp here."""
+    import pandas as pd
+
+    from metabuild import analysis
+
+    wide = pd.DataFrame(
+        {
+            "events_ketamine": [4, 6, 3, 17, 0],
+            "n_ketamine": [123, 306, 231, 13598, 40],
+            "events_control": [11, 29, 11, 29, 2],
+            "n_control": [139, 303, 220, 12867, 41],
+        },
+        index=["s1", "s2", "s3", "s4", "s5"],
+    )
+    out = analysis._fit(wide, "OR", {"method": "REML", "test": "knha"})
+    es = _effects.log_odds_ratio(wide["events_ketamine"], wide["n_ketamine"], wide["events_control"], wide["n_control"])
+    fit = _pooling.meta_analysis(es.yi, es.vi, "REML", "knha")
+    assert out["estimate"] == pytest.approx(math.exp(fit.estimate), rel=1e-15)
+    assert out["log_ci_upper"] == fit.ci_upper and out["method"] == "REML" and out["test"] == "knha"
+    # RR by DL with the z-test stays Stata metan's M-H Q; by PM it is metafor's rma(method="PM")
+    stata = analysis._fit(wide, "RR", {"method": "DL"})
+    assert stata["q"] == rr_random_effects(*(wide[c] for c in wide.columns)).q
+    pm = analysis._fit(wide, "RR", {"method": "PM"})
+    rr = log_risk_ratio(*(wide[c] for c in wide.columns))
+    assert pm["tau2"] == _pooling.tau2_paule_mandel(rr.yi[rr.kept], rr.vi[rr.kept])
+    with pytest.raises(ValueError, match="single-group measure"):
+        analysis._study_effects(wide, "PLO")

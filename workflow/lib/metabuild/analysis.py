@@ -115,40 +115,51 @@ def _wide(rows: pd.DataFrame, value_columns: list[str]) -> pd.DataFrame:
     return pd.concat(parts, axis=1, join="inner")
 
 
+def _measure(measure: str) -> Any:
+    # imported here: scipy is slow to import, and the Snakefile imports this module to plan jobs
+    from metabuild.stats.measures import measure as lookup
+
+    return lookup(measure)
+
+
 def _study_effects(wide: pd.DataFrame, measure: str) -> effects.EffectSizes:
-    if measure == "MD":
-        return effects.mean_difference(
-            wide["mean_ketamine"],
-            wide["sd_ketamine"],
-            wide["n_ketamine"],
-            wide["mean_control"],
-            wide["sd_control"],
-            wide["n_control"],
-        )
-    if measure == "RR":
-        return effects.log_risk_ratio(
-            wide["events_ketamine"], wide["n_ketamine"], wide["events_control"], wide["n_control"]
-        )
-    raise ValueError(f"unknown measure {measure!r}")
+    """Study effects of ``measure`` (metabuild.stats.measures.MEASURES: the one table of measures)."""
+    m = _measure(measure)
+    if m.data == "continuous":
+        columns = ("mean_ketamine", "sd_ketamine", "n_ketamine", "mean_control", "sd_control", "n_control")
+    elif m.data == "binary":
+        columns = ("events_ketamine", "n_ketamine", "events_control", "n_control")
+    else:
+        raise ValueError(f"measure {measure!r} is a single-group measure; an analysis compares two arms")
+    return m.effects(*(wide[c] for c in columns))
+
+
+def _stata_rr(measure: str, spec: Mapping[str, Any]) -> bool:
+    """RR pooled by DL with the z-test: Stata's ``metan, rr random`` (M-H Q), as the paper did."""
+    return measure == "RR" and spec.get("method", "DL") == "DL" and spec.get("test", "z") == "z"
 
 
 def _fit(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> dict:
-    """The DerSimonian-Laird fit of one set of studies as a dict; ratio measures are given on
-    the ratio scale (``estimate``, ``ci_lower``, ``ci_upper``) with the log-scale values
-    beside them (``log_*``)."""
-    # imported here: scipy is slow to import, and the Snakefile imports this module to plan jobs
+    """The fit (config ``method`` and ``test``; metabuild.stats.pooling.meta_analysis) of one set
+    of studies as a dict; ratio measures are given on the ratio scale (``estimate``,
+    ``ci_lower``, ``ci_upper``) with the log-scale values beside them (``log_*``)."""
     from metabuild.stats import pooling
 
-    if measure != "RR":
+    m = _measure(measure)
+    if _stata_rr(measure, spec):
+        result = pooling.rr_random_effects(
+            wide["events_ketamine"],
+            wide["n_ketamine"],
+            wide["events_control"],
+            wide["n_control"],
+            heterogeneity=spec.get("rr_heterogeneity", "mh"),
+        ).to_dict()
+    else:
         es = _study_effects(wide, measure)
-        return pooling.dersimonian_laird(es.yi, es.vi).to_dict()
-    result = pooling.rr_random_effects(
-        wide["events_ketamine"],
-        wide["n_ketamine"],
-        wide["events_control"],
-        wide["n_control"],
-        heterogeneity=spec.get("rr_heterogeneity", "mh"),
-    ).to_dict()
+        fit = pooling.meta_analysis(es.yi[es.kept], es.vi[es.kept], spec.get("method", "DL"), spec.get("test", "z"))
+        result = fit.to_dict()
+    if not m.ratio:
+        return result
     for key in ("estimate", "ci_lower", "ci_upper"):
         result[f"log_{key}"] = result[key]
         result[key] = math.exp(result[key])
@@ -171,7 +182,7 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
         if keep:
             lo, hi = y - z * math.sqrt(v), y + z * math.sqrt(v)
             entry.update(yi=float(y), vi=float(v), weight=weights[study_id])
-            if measure == "RR":
+            if _measure(measure).ratio:
                 entry.update(estimate=math.exp(y), ci_lower=math.exp(lo), ci_upper=math.exp(hi))
             else:
                 entry.update(estimate=float(y), ci_lower=lo, ci_upper=hi)
@@ -189,12 +200,12 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
     result.pop("weights")
     # trials whose own CI lies wholly on the side favouring ketamine (lower pain, higher response
     # for responders is "favouring" too, so count by the side away from the null of the measure)
-    null = 1.0 if measure == "RR" else 0.0
+    null = _measure(measure).null
     result["n_lower"] = sum(1 for s in studies if s["ci_upper"] is not None and s["ci_upper"] < null)
     result["n_higher"] = sum(1 for s in studies if s["ci_lower"] is not None and s["ci_lower"] > null)
     result["n_ketamine"] = int(wide["n_ketamine"].sum())
     result["n_control"] = int(wide["n_control"].sum())
-    if measure == "RR":
+    if _measure(measure).data == "binary":
         result["events_ketamine"] = int(wide["events_ketamine"].sum())
         result["events_control"] = int(wide["events_control"].sum())
         result["percent_ketamine"] = 100 * result["events_ketamine"] / result["n_ketamine"]
@@ -290,7 +301,7 @@ def run_analysis(name: str, spec: Mapping[str, Any], data: Any, config: Mapping[
     """Run analysis ``name`` and return its JSON-ready result."""
     table, outcome_file, rows, used_columns = analysis_rows(name, spec, data, config)
     measure = spec["measure"]
-    value_columns = ["n", "mean", "sd"] if measure == "MD" else ["n", "events"]
+    value_columns = ["n", "mean", "sd"] if _measure(measure).data == "continuous" else ["n", "events"]
     wide = _wide(rows, value_columns)
     labels = table.set_index("study_id")["label"]
     wide.insert(0, "label", labels.reindex(wide.index))
@@ -379,7 +390,7 @@ def _leave_one_out(wide, measure, spec) -> list[dict]:
     subset has no informative study has None statistics and a ``note``."""
     from metabuild.stats import sensitivity
 
-    if measure == "RR":
+    if _stata_rr(measure, spec):
         fits = sensitivity.leave_one_out_rr(
             wide["events_ketamine"],
             wide["n_ketamine"],
@@ -388,13 +399,21 @@ def _leave_one_out(wide, measure, spec) -> list[dict]:
             heterogeneity=spec.get("rr_heterogeneity", "mh"),
         )
     else:
+        from metabuild.stats.pooling import meta_analysis
+
         es = _study_effects(wide, measure)
-        fits = sensitivity.leave_one_out(es.yi, es.vi)
+        method, test = spec.get("method", "DL"), spec.get("test", "z")
+        if method == "DL" and test == "z":
+            fits = sensitivity.leave_one_out(es.yi[es.kept], es.vi[es.kept])
+        else:
+            pool = lambda y, v, level: meta_analysis(y, v, method, test, level)  # noqa: E731
+            fits = sensitivity.leave_one_out(es.yi[es.kept], es.vi[es.kept], pool=pool)
+        wide = wide[es.kept]
     rows = []
     for study_id, fit in zip(wide.index, fits, strict=True):
         pooled = fit.to_dict()
         pooled.pop("weights")
-        if measure == "RR":  # as _fit: ratio scale, log-scale values beside
+        if _measure(measure).ratio:  # as _fit: ratio scale, log-scale values beside
             for key in ("estimate", "ci_lower", "ci_upper"):
                 pooled[f"log_{key}"] = pooled[key]
                 pooled[key] = math.exp(pooled[key])
@@ -459,7 +478,7 @@ def analysis_numbers(result: Mapping[str, Any]) -> dict[str, dict]:
     def add(prefix: str, pooled: Mapping[str, Any]) -> None:
         for stat, kind in POOLED_STATS.items():
             if stat in pooled and pooled[stat] is not None:
-                k = "ratio" if (measure == "RR" and kind == "estimate") else kind
+                k = "ratio" if (_measure(measure).ratio and kind == "estimate") else kind
                 numbers[f"{prefix}.{stat}"] = {"value": pooled[stat], "kind": k}
 
     def trials(prefix: str, studies: list[Mapping[str, Any]]) -> None:

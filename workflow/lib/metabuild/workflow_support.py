@@ -382,9 +382,11 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
                 )
             )
             continue
-        wanted = "MD" if outcome == "pain" else "RR"
-        if measure != wanted:
-            problems.append(_config_problem(f"{where}.measure", f"{outcome!r} is analysed as {wanted}, not {measure}"))
+        wanted = ("MD", "SMD") if outcome == "pain" else ("RR", "OR", "RD")
+        if measure not in wanted:
+            problems.append(
+                _config_problem(f"{where}.measure", f"{outcome!r} is analysed as {' or '.join(wanted)}, not {measure}")
+            )
             continue
         if unknown or table is None:
             continue

@@ -43,6 +43,9 @@ class PooledEstimate:
     k: int
     weights: tuple[float, ...]  # percent, summing to 100, in input order (empty in leave-one-out rows)
     note: str | None = None
+    h2: float = float("nan")  # H^2 as metafor reports it (see :func:`meta_analysis`)
+    method: str = "DL"  # estimator of tau^2 (metafor's method): EE, DL, REML or PM
+    test: str = "z"  # "z" (normal) or "knha" (Hartung-Knapp: t on df, z holds the t statistic)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -70,6 +73,18 @@ def cochran_q(yi: ArrayLike, vi: ArrayLike, centre: float | None = None) -> floa
     return float(np.sum(w * (y - centre) ** 2))
 
 
+def _dl_denominator(w: NDArray) -> float:
+    """``sum w - sum w^2 / sum w`` (the DL denominator; ``tr P`` of the intercept-only model)."""
+    c = np.sum(w) - np.sum(w**2) / np.sum(w)
+    if w.size > 1 and not c > 1e-4 * np.sum(w):
+        # one weight holds over 99.99 % of the total (naive c then keeps < 12 digits; at a
+        # variance ratio of 1e16 it cancelled to 0 and tau2 was NaN or inf). Same quantity as
+        # 2 sum_{i<j} w_i w_j / sum w, a sum of positive terms; kept as a fallback so ordinary
+        # inputs keep their exact floating-point results.
+        c = 2 * np.sum(w[1:] * np.cumsum(w)[:-1]) / np.sum(w)
+    return c
+
+
 def _dl_fit(y: NDArray, v: NDArray, q: float | None = None) -> tuple[float, float, float, float, NDArray]:
     """DerSimonian-Laird core on validated vectors: ``(mu, se, Q, tau2, random weights)``.
 
@@ -79,13 +94,7 @@ def _dl_fit(y: NDArray, v: NDArray, q: float | None = None) -> tuple[float, floa
     k = y.size
     w = 1 / v
     q_value = cochran_q(y, v) if q is None else float(q)
-    c = np.sum(w) - np.sum(w**2) / np.sum(w)
-    if k > 1 and not c > 1e-4 * np.sum(w):
-        # one weight holds over 99.99 % of the total (naive c then keeps < 12 digits; at a
-        # variance ratio of 1e16 it cancelled to 0 and tau2 was NaN or inf). Same quantity as
-        # 2 sum_{i<j} w_i w_j / sum w, a sum of positive terms; kept as a fallback so ordinary
-        # inputs keep their exact floating-point results.
-        c = 2 * np.sum(w[1:] * np.cumsum(w)[:-1]) / np.sum(w)
+    c = _dl_denominator(w)
     tau2 = float(max(0.0, (q_value - (k - 1)) / c)) if k > 1 else 0.0
     w_star = 1 / (v + tau2)
     mu = float(np.sum(w_star * y) / np.sum(w_star))
@@ -103,9 +112,16 @@ def _fe_fit(y: NDArray, v: NDArray) -> tuple[float, float, float, float, NDArray
 
 
 def _summaries(
-    fits: list[tuple[float, float, float, float]], ks: list[int], crit: float, weights: list[NDArray | None]
+    fits: list[tuple[float, float, float, float]],
+    ks: list[int],
+    crit: float,
+    weights: list[NDArray | None],
+    fixed: bool = False,
 ) -> list[PooledEstimate]:
-    """CI, z-test, Q's P and I^2 around fitted ``(mu, se, Q, tau2)``; ``weights`` None gives ``()``.
+    """CI, z-test, Q's P, I^2 and H^2 around fitted ``(mu, se, Q, tau2)``; ``weights`` None gives ``()``.
+
+    ``H^2`` as metafor: ``Q / df`` for the fixed-effect model (``fixed``), ``1 / (1 - I^2)`` =
+    ``max(1, Q / df)`` for DL (= ``tau^2 / s^2 + 1``, see :func:`meta_analysis`); 1 when ``k = 1``.
 
     Vectorised over fits (scipy's ``sf`` costs ~0.4 ms a call, which dominated a leave-one-out
     of 10,000 studies); the same elementwise operations as one fit at a time.
@@ -121,6 +137,12 @@ def _summaries(
     out = []
     for j, ((mu_j, se_j, q_j, tau2_j), k, w) in enumerate(zip(fits, ks, weights, strict=True)):
         i2 = max(0.0, (q_j - (k - 1)) / q_j) * 100 if (k > 1 and q_j > 0) else 0.0
+        if k == 1:
+            h2 = 1.0
+        elif fixed:
+            h2 = q_j / (k - 1)
+        else:
+            h2 = max(1.0, q_j / (k - 1))
         out.append(
             PooledEstimate(
                 estimate=mu_j,
@@ -136,16 +158,25 @@ def _summaries(
                 i2=float(i2),
                 k=k,
                 weights=() if w is None else tuple(float(x) for x in 100 * w / np.sum(w)),
+                h2=float(h2),
+                method="EE" if fixed else "DL",
             )
         )
     return out
 
 
 def _summary(
-    mu: float, se: float, q_value: float, tau2: float, k: int, crit: float, weights: NDArray | None
+    mu: float,
+    se: float,
+    q_value: float,
+    tau2: float,
+    k: int,
+    crit: float,
+    weights: NDArray | None,
+    fixed: bool = False,
 ) -> PooledEstimate:
     """:func:`_summaries` of one fit."""
-    return _summaries([(mu, se, q_value, tau2)], [k], crit, [weights])[0]
+    return _summaries([(mu, se, q_value, tau2)], [k], crit, [weights], fixed)[0]
 
 
 def z_crit(level: float) -> float:
@@ -208,7 +239,7 @@ def inverse_variance_fixed(yi: ArrayLike, vi: ArrayLike, level: float = 0.95) ->
     crit = z_crit(level)
     y, v = _validate.effects_and_variances(yi, vi, what="a meta-analysis")
     mu, se, q_value, tau2, w = _fe_fit(y, v)
-    return _summary(mu, se, q_value, tau2, y.size, crit, w)
+    return _summary(mu, se, q_value, tau2, y.size, crit, w, fixed=True)
 
 
 def rr_random_effects(
@@ -267,3 +298,146 @@ def rr_random_effects(
     a_, n1_, c_, n2_, kept = zero_cell_corrected(a, n1, c, n2, cc)
     mh = mantel_haenszel_log_rr(a_[kept], n1_[kept], c_[kept], n2_[kept])
     return dersimonian_laird(yi, vi, q=cochran_q(yi, vi, centre=mh), level=level)
+
+
+#: pooling methods a configuration may name (metafor's ``method``; "FE" is its name for "EE"
+#: before metafor 3.0) and the tests of the pooled estimate (metafor's ``test``)
+METHODS = ("EE", "FE", "DL", "REML", "PM")
+TESTS = ("z", "knha")
+
+
+def generalised_q(tau2: float, yi: ArrayLike, vi: ArrayLike) -> float:
+    """``Q(tau^2) = sum w_i (y_i - mu(tau^2))^2`` with ``w_i = 1/(v_i + tau^2)``, ``mu`` their
+    weighted mean: Cochran's Q at ``tau^2 = 0``, decreasing in ``tau^2`` (metafor ``.QE.func``)."""
+    y, v = np.asarray(yi, float), np.asarray(vi, float)
+    w = 1 / (v + tau2)
+    mu = np.sum(w * y) / np.sum(w)
+    return float(np.sum(w * (y - mu) ** 2))
+
+
+#: the bracket of a tau^2 root is widened by doubling up to this bound (as in metareg)
+_TAU2_MAX = 1e300
+_BRENT = dict(xtol=float(np.finfo(float).tiny), rtol=4 * float(np.finfo(float).eps), maxiter=2000)
+
+
+def tau2_paule_mandel(yi: ArrayLike, vi: ArrayLike) -> float:
+    """Paule-Mandel tau^2: the root of ``Q(tau^2) = k - 1`` (:func:`generalised_q`), 0 when
+    ``Q(0) <= k - 1`` or ``k = 1``.
+
+    Paule RC, Mandel J. Consensus values and weighting factors. J Res Natl Bur Stand
+    1982;87:377-385; Viechtbauer et al. 2015 (Res Synth Methods 6:195-205) for the
+    profile formulation metafor's ``rma(method="PM")`` solves with ``uniroot``. Here scipy's
+    ``brentq`` to a relative tolerance of 4 machine epsilons (metafor's default ``tol`` is
+    ``eps^0.25``, about 1e-4; the tests pass ``control=list(tol=1e-12)``); the bracket's upper
+    end starts at ``max(var(y), mean(v))`` and doubles until ``Q < k - 1`` (metafor stops at
+    ``tau2.max = max(100, 10 mad(y)^2)``). RuntimeError past 1e300. Inputs as
+    :func:`dersimonian_laird`.
+    """
+    from scipy import optimize
+
+    y, v = _validate.effects_and_variances(yi, vi, what="a meta-analysis")
+    target = y.size - 1
+    if target == 0 or generalised_q(0.0, y, v) <= target:
+        return 0.0
+    hi = max(float(np.var(y)), float(np.mean(v)), float(np.finfo(float).tiny))
+    while generalised_q(hi, y, v) > target:
+        hi *= 2
+        if hi > _TAU2_MAX:
+            raise RuntimeError(f"Paule-Mandel tau2 did not bracket below {_TAU2_MAX:g}")
+    return float(optimize.brentq(lambda t: generalised_q(t, y, v) - target, 0.0, hi, **_BRENT))
+
+
+def tau2_reml(yi: ArrayLike, vi: ArrayLike) -> float:
+    """Restricted maximum-likelihood tau^2 of the intercept-only model, truncated at 0.
+
+    :func:`metabuild.stats.metareg.reml_tau2` with the design a column of ones: the root of
+    the REML score ``sum w_i^2 (y_i - mu)^2 = sum w_i - sum w_i^2 / sum w_i`` with
+    ``w_i = 1/(v_i + tau^2)`` by scipy's ``brentq`` (Viechtbauer 2005, J Educ Behav Stat
+    30:261-293; metafor ``rma(method="REML")``, which iterates Fisher scoring to an absolute
+    change of 1e-5 by default). 0 for ``k = 1``. Inputs as :func:`dersimonian_laird`.
+    """
+    from .metareg import reml_tau2
+
+    y, v = _validate.effects_and_variances(yi, vi, what="a meta-analysis")
+    return reml_tau2(y, v, np.ones((y.size, 1)))
+
+
+def tau2_dersimonian_laird(yi: ArrayLike, vi: ArrayLike) -> float:
+    """DerSimonian-Laird tau^2 ``max(0, (Q - (k-1)) / (sum w - sum w^2/sum w))`` (see
+    :func:`dersimonian_laird`)."""
+    y, v = _validate.effects_and_variances(yi, vi, what="a meta-analysis")
+    return _dl_fit(y, v)[3]
+
+
+def meta_analysis(
+    yi: ArrayLike, vi: ArrayLike, method: str = "DL", test: str = "z", level: float = 0.95
+) -> PooledEstimate:
+    """Fixed- or random-effects meta-analysis as metafor's ``rma(yi, vi, method=, test=)``.
+
+    ``method``: ``"EE"`` (or ``"FE"``) inverse-variance common effect (tau^2 = 0),
+    ``"DL"`` DerSimonian-Laird, ``"REML"`` (:func:`tau2_reml`), ``"PM"`` Paule-Mandel
+    (:func:`tau2_paule_mandel`). With ``w*_i = 1/(v_i + tau^2)``::
+
+        mu = sum w*_i y_i / sum w*_i,   SE = 1 / sqrt(sum w*_i),   CI = mu -/+ z SE  (test "z")
+
+    ``test="knha"`` (Hartung & Knapp 2001, Stat Med 20:3875-3889; Sidik & Jonkman 2002,
+    Stat Med 21:3153-3159): ``SE_HK = SE sqrt(q)``, ``q = sum w*_i (y_i - mu)^2 / (k - 1)``
+    (not truncated at 1: metafor's ``"knha"``, not its ``"adhoc"``; ``q = 0`` when the sum is
+    below machine epsilon, as metafor), t statistic (held in ``z``), P and CI from the t
+    distribution on ``k - 1`` df. With ``k = 1`` the z-test is used and ``test`` says so, as
+    metafor does ("Setting argument test="z" since k=1").
+
+    Heterogeneity as metafor reports it: Q with weights ``1/v_i`` and its chi^2 P on ``k - 1``
+    df (NaN when ``k = 1``; metafor prints 1); for EE ``I^2 = max(0, (Q - df)/Q)`` and
+    ``H^2 = Q/df``; for the random-effects methods, with the typical within-study variance
+    ``s^2 = (k - 1) / (sum w - sum w^2/sum w)``, ``I^2 = tau^2 / (tau^2 + s^2)`` and
+    ``H^2 = tau^2 / s^2 + 1`` (Higgins & Thompson 2002, Stat Med 21:1539-1558; for DL these
+    equal the Q-based forms, which DL keeps). ``k = 1``: tau^2 = 0, I^2 = 0, H^2 = 1.
+
+    ``method="DL"`` and ``"EE"`` with the z-test return exactly :func:`dersimonian_laird` and
+    :func:`inverse_variance_fixed`. ValueError for an unknown method or test and for the
+    inputs :func:`dersimonian_laird` refuses.
+    """
+    import dataclasses
+
+    if method not in METHODS:
+        raise ValueError(f"unknown pooling method {method!r}; one of {', '.join(METHODS)}")
+    if test not in TESTS:
+        raise ValueError(f"unknown test {test!r}; one of {', '.join(TESTS)}")
+    crit = z_crit(level)
+    y, v = _validate.effects_and_variances(yi, vi, what="a meta-analysis")
+    k = y.size
+    method = "EE" if method == "FE" else method
+    if k == 1:
+        test = "z"
+    if method == "EE":
+        base = inverse_variance_fixed(y, v, level=level)
+    elif method == "DL":
+        base = dersimonian_laird(y, v, level=level)
+    else:
+        tau2 = tau2_reml(y, v) if method == "REML" else tau2_paule_mandel(y, v)
+        w_star = 1 / (v + tau2)
+        mu = float(np.sum(w_star * y) / np.sum(w_star))
+        se = float(1 / np.sqrt(np.sum(w_star)))
+        base = _summary(mu, se, cochran_q(y, v), tau2, k, crit, w_star)
+        if k > 1:
+            s2 = (k - 1) / _dl_denominator(1 / v)
+            base = dataclasses.replace(base, i2=float(100 * tau2 / (s2 + tau2)), h2=float(tau2 / s2 + 1))
+    base = dataclasses.replace(base, method=method, test=test)
+    if test == "z":
+        return base
+    df = k - 1
+    rss = float(np.sum((y - base.estimate) ** 2 / (v + base.tau2)))
+    s2w = 0.0 if rss <= np.finfo(float).eps else rss / df
+    se = base.se * float(np.sqrt(s2w))
+    t_crit = float(stats.t.ppf(1 - (1 - level) / 2, df))
+    with np.errstate(divide="ignore"):
+        t_stat = float(np.divide(base.estimate, se))
+    return dataclasses.replace(
+        base,
+        se=se,
+        ci_lower=base.estimate - t_crit * se,
+        ci_upper=base.estimate + t_crit * se,
+        z=t_stat,
+        p=float(2 * stats.t.sf(abs(t_stat), df)),
+    )

@@ -58,6 +58,57 @@ def freeman_tukey(x: ArrayLike, n: ArrayLike) -> EffectSizes:
     return EffectSizes(yi=t, vi=1 / (n + 0.5), kept=np.ones(t.shape, dtype=bool))
 
 
+def _single_group(x: ArrayLike, n: ArrayLike, add: float) -> tuple[NDArray, NDArray]:
+    """Checked events ``x`` of ``n`` with metafor's default zero-cell rule for one group.
+
+    A study with ``x = 0`` or ``x = n`` gets ``add`` (1/2) added to its events and to its
+    non-events (so ``n`` grows by ``2 * add``): ``escalc``'s ``add=1/2, to="only0"``.
+    ValueError naming the study for missing, negative or fractional counts, ``n <= 0``,
+    ``x > n`` and a non-positive ``add``.
+    """
+    checked = _validate.counts(x=x, n=n)
+    x, n = checked["x"], checked["n"]
+    if np.any(n <= 0):
+        i = _validate.first_bad(n <= 0)
+        raise ValueError(f"n of study {i} is {n[i]:g}: group sizes must be positive")
+    _validate.events_within(x, n, "x", "n")
+    if not (np.isfinite(add) and add > 0):
+        raise ValueError(f"the value added to zero cells must be positive; got {add!r}")
+    plus = np.where((x == 0) | (x == n), add, 0.0)
+    return x + plus, n + 2 * plus
+
+
+def raw_proportion(x: ArrayLike, n: ArrayLike, add: float = 0.5) -> EffectSizes:
+    """Raw proportion ``yi = x/n`` with ``vi = yi (1 - yi) / n``.
+
+    metafor's ``escalc(measure="PR")`` with its defaults: a study with ``x = 0`` or ``x = n``
+    has 1/2 added to events and non-events first (see :func:`_single_group`), so its variance
+    is positive. Back-transform: none (the identity).
+    """
+    x_, n_ = _single_group(x, n, add)
+    yi = x_ / n_
+    return EffectSizes(yi=yi, vi=yi * (1 - yi) / n_, kept=np.ones(yi.shape, dtype=bool))
+
+
+def logit_proportion(x: ArrayLike, n: ArrayLike, add: float = 0.5) -> EffectSizes:
+    """Logit of a proportion ``yi = log(x / (n - x))`` with ``vi = 1/x + 1/(n - x)``.
+
+    metafor's ``escalc(measure="PLO")`` with its defaults (1/2 added to events and non-events
+    of a study with ``x = 0`` or ``x = n``; see :func:`_single_group`). Back-transform:
+    :func:`expit` (metafor's ``transf.ilogit``).
+    """
+    x_, n_ = _single_group(x, n, add)
+    yi = np.log(x_ / (n_ - x_))
+    return EffectSizes(yi=yi, vi=1 / x_ + 1 / (n_ - x_), kept=np.ones(yi.shape, dtype=bool))
+
+
+def expit(t: ArrayLike) -> NDArray[np.float64]:
+    """Inverse logit ``1 / (1 + exp(-t))`` (scipy.special.expit; metafor ``transf.ilogit``)."""
+    from scipy.special import expit as _expit
+
+    return np.asarray(_expit(np.asarray(t, float)), float)
+
+
 def harmonic_mean(n: ArrayLike) -> float:
     """Harmonic mean ``k / sum(1/n_i)`` (Stata ``ameans`` r(mean_h); metafor ``transf.ipft.hm``)."""
     n = np.asarray(n, float)

@@ -60,7 +60,7 @@ def leave_one_out(
     if pool is dersimonian_laird or pool is inverse_variance_fixed:
         fit = _dl_fit if pool is dersimonian_laird else _fe_fit
         fits = [fit(y[m], v[m])[:4] for m in (_without(i, k) for i in range(k))]
-        return _summaries(fits, [k - 1] * k, crit, [None] * k)
+        return _summaries(fits, [k - 1] * k, crit, [None] * k, fixed=pool is inverse_variance_fixed)
     return [pool(y[m], v[m], level=level) for m in (_without(i, k) for i in range(k))]
 
 
