@@ -6,6 +6,7 @@ entry in the provenance document (results/manuscript/provenance.html)."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -98,14 +99,81 @@ def test_reference_docx_numbers_lines_and_pages_and_is_reproducible(tmp_path):
 
 @pytest.mark.slow
 def test_submission_docx_tables_span_the_text_width_with_columns_from_content(built_results):
-    """Pandoc sizes table grids for a 5.5-inch column; the submission DOCX's tables span its
-    6.5-inch text width (9,360 twips), and their columns are not all equal (widths from content)."""
-    body = _part(built_results / "submission" / "paper.docx", "word/document.xml")
-    grids = [
-        [int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)"', grid)]
-        for grid in re.findall(r"<w:tblGrid>(.*?)</w:tblGrid>", body, re.S)
+    """Pandoc sizes table grids for a 5.5-inch column; the submission DOCX's tables span the text
+    width of their page: 6.5 inches (9,360 twips) in portrait, 9 inches (12,960 twips) on the
+    landscape pages that config manuscript.submission.landscape asks for (Tables 1 and 2), and
+    their columns are not all equal (widths from content)."""
+    for document, landscape in (("paper", 2), ("supplement", 0)):
+        body = _part(built_results / "submission" / f"{document}.docx", "word/document.xml")
+        grids = [
+            [int(w) for w in re.findall(r'<w:gridCol w:w="(\d+)"', grid)]
+            for grid in re.findall(r"<w:tblGrid>(.*?)</w:tblGrid>", body, re.S)
+        ]
+        assert grids, document
+        widths = sorted(sum(columns) for columns in grids)
+        assert [w for w in widths if abs(w - 12960) <= 12] == widths[len(widths) - landscape :], widths
+        assert all(abs(w - 9360) <= 12 for w in widths[: len(widths) - landscape]), widths
+        if document == "paper":  # Tables 1 and 2
+            assert all(len(set(columns)) > 1 for columns in grids)
+
+
+def _sections(body: str) -> list[tuple[int, str]]:
+    """(position, orientation) of each section's end in a DOCX body."""
+    return [
+        (m.start(), "landscape" if 'w:orient="landscape"' in m.group(0) else "portrait")
+        for m in re.finditer(r"<w:sectPr\b.*?</w:sectPr>", body, re.S)
     ]
-    assert len(grids) >= 2  # Table 1 and Table 2
-    for columns in grids:
-        assert abs(sum(columns) - 9360) <= len(columns), columns
-        assert len(set(columns)) > 1, columns
+
+
+@pytest.mark.slow
+def test_wide_tables_sit_on_landscape_pages_with_the_footer_and_line_numbers(built_results):
+    body = _part(built_results / "submission" / "paper.docx", "word/document.xml")
+    sections = _sections(body)
+    assert [o for _, o in sections] == ["portrait", "landscape", "portrait", "landscape", "portrait"]
+    for table in ("tbl-characteristics", "tbl-grade"):
+        where = body.index(f'w:name="{table}"')
+        before = [o for pos, o in sections if pos < where]
+        after = [o for pos, o in sections if pos > where]
+        # the table (with caption and notes) makes a landscape section of its own
+        assert before[-1] == "portrait" and after[0] == "landscape", table
+    for match in re.finditer(r"<w:sectPr\b.*?</w:sectPr>", body, re.S):
+        assert "<w:footerReference" in match.group(0) and "<w:lnNumType" in match.group(0)
+
+
+@pytest.mark.slow
+def test_word_users_see_whole_header_words_in_tables(built_results, tmp_path):
+    """LibreOffice lays the submission DOCX out as Word users see it: Tables 1 and 2 on landscape
+    pages, no header word broken across lines, and no line number printed beside the page number."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) not installed: setup.sh installs libreoffice-writer")
+    subprocess.run(
+        [
+            soffice,
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(built_results / "submission" / "paper.docx"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    pdf = tmp_path / "paper.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = text.split("\f")
+    wide = [i for i, page in enumerate(pages) if "Inconsistency" in page or "Cumulative" in page]
+    assert wide
+    for i in wide:
+        info = subprocess.run(
+            ["pdfinfo", "-f", str(i + 1), "-l", str(i + 1), str(pdf)], capture_output=True, text=True, check=True
+        ).stdout
+        assert re.search(r"size:\s+792 x 612", info), info
+    joined = "\n".join(pages[i] for i in wide)
+    for word in ("Inconsistency", "Indirectness", "Imprecision", "Certainty", "Studies", "Ketamine", "Cumulative"):
+        assert re.search(rf"\b{word}\b", joined), word
+    # the page number once, centred: not also as a line number in the margin
+    footers = [page.rstrip().splitlines()[-1].split() for page in pages[:5] if page.strip()]
+    assert all(len(f) == 1 and f[0].isdigit() for f in footers), footers

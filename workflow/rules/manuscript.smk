@@ -66,6 +66,7 @@ rule render_document:
         engine=config["manuscript"]["engine"],
         variant=lambda w: {d: v for v, d in VARIANT_DIRS.items()}[w.folder],
         line_numbers=SUBMISSION.get("line_numbers", True),
+        landscape=SUBMISSION.get("landscape", []),
         provenance_href=f"{PROVENANCE_DOCUMENT}.html" if PROVENANCE_OUTPUTS else None,
     wildcard_constraints:
         folder="|".join(VARIANT_DIRS.values()),
@@ -116,6 +117,7 @@ rule render_provenance_document:
         engine=config["manuscript"]["engine"],
         variant="audit",
         line_numbers=False,
+        landscape=[],
         provenance_href=None,
     log:
         f"{RESULTS}/logs/manuscript/{PROVENANCE_DOCUMENT}.log",

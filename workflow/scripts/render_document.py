@@ -27,6 +27,7 @@ outputs = render_document(
     reference_docx=Path(snakemake.input.reference_docx[0]) if snakemake.input.reference_docx else None,
     line_numbers=snakemake.params.line_numbers,
     provenance_href=snakemake.params.provenance_href,
+    landscape=snakemake.params.landscape if snakemake.params.variant == "submission" else (),
 )
 provenance = job_provenance(snakemake)
 # without the Quarto's path: two builds on two machines record the same provenance

@@ -255,10 +255,19 @@ def _pandoc_docx(qmd: Path, target: Path, cfg, numbers_file) -> None:
         args += ["--reference-doc", str(ref)]
     post = None
     if cfg.get("reference_docx"):
-        from metabuild.docx_reference import fit_tables_to_text_width, text_width_twips
+        from metabuild.docx_reference import fit_tables_to_text_width, landscape_blocks, text_width_twips
 
         width = text_width_twips(Path(cfg["reference_docx"]))
-        post = lambda docx: fit_tables_to_text_width(docx, width)  # noqa: E731
+        wide = [
+            b for b in cfg.get("landscape") or [] if re.search(rf"\{{#{re.escape(b)}[\s}}]", qmd.read_text("utf-8"))
+        ]
+
+        def post(docx: Path) -> None:
+            fit_tables_to_text_width(docx, width)
+            missing = landscape_blocks(docx, wide)
+            if missing:
+                raise RenderError(f"{qmd.name}: landscape block(s) {missing} not found in the DOCX")
+
     _pandoc_to_file(qmd, "docx", args, cfg, numbers_file, target, post)
 
 
@@ -476,6 +485,7 @@ def render_document(
     reference_docx: Path | None = None,
     line_numbers: bool = True,
     provenance_href: str | None = None,
+    landscape: Iterable[str] = (),
 ) -> dict[str, Path]:
     """Render ``qmd`` into ``outdir`` as ``<stem>.html/.docx/.pdf``; returns format -> path.
 
@@ -484,7 +494,8 @@ def render_document(
     "submission" (plain numbers, no comments or links; page numbers, and line numbers
     in DOCX and PDF unless ``line_numbers`` is false). ``reference_docx``: the Word template of
     the submission DOCX (a journal's); default pandoc's own with page and line numbers added
-    (:mod:`metabuild.docx_reference`).
+    (:mod:`metabuild.docx_reference`). ``landscape``: ids of blocks (``#tbl-grade``) the
+    submission DOCX sets on landscape pages, when the document has them.
 
     ``numbers_file`` is the registry (results/numbers.json); None lets the document's
     ``numbers-file`` metadata (default ``../results/numbers.json``) decide.
@@ -512,7 +523,13 @@ def render_document(
     if variant not in VARIANTS:
         raise RenderError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     outdir.mkdir(parents=True, exist_ok=True)
-    cfg = dict(project_config(qmd), variant=variant, line_numbers=line_numbers, provenance_href=provenance_href)
+    cfg = dict(
+        project_config(qmd),
+        variant=variant,
+        line_numbers=line_numbers,
+        provenance_href=provenance_href,
+        landscape=list(landscape),
+    )
     outputs = {fmt: outdir / f"{qmd.stem}.{FORMATS[fmt]}" for fmt in formats}
     with tempfile.TemporaryDirectory(prefix="metabuild-reference-") as reference_dir:
         if variant == "submission" and "docx" in formats:

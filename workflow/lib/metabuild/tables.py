@@ -26,17 +26,23 @@ def column_widths(frame: pd.DataFrame, total: int = 100) -> list[int]:
     """Relative column widths from the content, as the dashes of a pipe table's rule line (pandoc
     sizes the columns of a table wider than the text by their dash counts, in DOCX, PDF and HTML).
 
-    A column gets at least its longest word (no word is broken: "Populat-ion"), and its share of
-    the rest grows with its typical text length (the square root of the mean cell length, so one
-    long column does not starve the others)."""
+    A column gets at least its longest word (no word is broken: "Populat-ion"; a header word
+    counts a character more for its bold type), and a third as much again
+    is shared out by typical text length (the square root of the mean cell length, so one long
+    column does not starve the others). The word floor comes first because a table is printed in
+    a fixed width: a share of the slack can be small, but a column narrower than its longest word
+    breaks that word. The floor also counts the cell's padding (about two characters at table
+    type size), which a narrow column of short numbers would otherwise not have room for."""
     longest_word, typical = [], []
     for name in frame.columns:
-        texts = [str(name), *(str(v) for v in frame[name])]
-        longest_word.append(max((len(w) for t in texts for w in t.split()), default=1))
+        cells = [str(v) for v in frame[name]]
+        header = max((len(w) + 1 for w in str(name).split()), default=1)
+        longest_word.append(2 + max([header, *(len(w) for t in cells for w in t.split())]))
+        texts = [str(name), *cells]
         typical.append(math.sqrt(sum(len(t) for t in texts) / len(texts)))
     floor = sum(longest_word)
-    weights = [w + (total * t / sum(typical)) for w, t in zip(longest_word, typical, strict=True)]
-    scale = (total + floor) / sum(weights)
+    weights = [w + (floor / 3 * t / sum(typical)) for w, t in zip(longest_word, typical, strict=True)]
+    scale = total / sum(weights) * 2
     return [max(3, round(w * scale)) for w in weights]
 
 
