@@ -375,3 +375,16 @@ def test_the_bundled_pandoc_is_used():
     from metabuild import render
 
     assert Path(render._pandoc_path()).parent == Path(pypandoc.__file__).parent / "files"
+
+
+def test_a_journals_typst_template_shapes_the_submission_pdf(project):
+    """manuscript.submission.typst_template: the journal's pandoc Typst template replaces the
+    project's for the PDF; a missing one is named."""
+    template = project / "journal.typ"
+    template.write_text("#set page(header: [Journal of Tests])\n$body$\n", encoding="utf-8")
+    out = _render(project, "out_journal", formats=("pdf",), variant="submission", typst_template=template)
+    text = _pdf_text(out["pdf"])
+    assert "Journal of Tests" in text and "\u22121.83" in text
+    assert "Journal of Tests" not in _pdf_text(_render(project, "out_own", formats=("pdf",))["pdf"])
+    with pytest.raises(RenderError, match="journal-missing.typ does not exist"):
+        _render(project, "out_missing", formats=("pdf",), typst_template=project / "journal-missing.typ")

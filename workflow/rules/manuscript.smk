@@ -55,6 +55,9 @@ rule render_document:
         differences=f"{RESULTS}/reports/differences.md",
         support=ws.manuscript_support_files(),
         reference_docx=[SUBMISSION["reference_docx"]] if SUBMISSION.get("reference_docx") else [],
+        typst_template=lambda w: (
+            [SUBMISSION["typst_template"]] if w.folder == "submission" and SUBMISSION.get("typst_template") else []
+        ),
         code=library("render", "docx_reference"),
         script=job_script("render_document"),
     output:
@@ -106,6 +109,7 @@ rule render_provenance_document:
         listing=rules.provenance_listing.output,
         support=ws.manuscript_support_files(),
         reference_docx=[],
+        typst_template=[],
         code=library("render"),
         script=job_script("render_document"),
     output:

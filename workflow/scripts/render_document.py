@@ -28,6 +28,7 @@ outputs = render_document(
     line_numbers=snakemake.params.line_numbers,
     provenance_href=snakemake.params.provenance_href,
     landscape=snakemake.params.landscape if snakemake.params.variant == "submission" else (),
+    typst_template=Path(snakemake.input.typst_template[0]) if snakemake.input.typst_template else None,
 )
 provenance = job_provenance(snakemake)
 # without the Quarto's path: two builds on two machines record the same provenance

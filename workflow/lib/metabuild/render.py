@@ -318,7 +318,9 @@ def _rooted(source: str, docdir: Path) -> tuple[str, Path]:
 def _typst_source(qmd: Path, cfg, numbers_file) -> tuple[str, Path]:
     """Typst source whose file paths are root-absolute, and that root."""
     args: list[str] = []
-    tpl = cfg["project_dir"] / TYPST_TEMPLATE
+    tpl = Path(cfg.get("typst_template") or cfg["project_dir"] / TYPST_TEMPLATE)
+    if cfg.get("typst_template") and not tpl.is_file():
+        raise RenderError(f"the Typst template {tpl} does not exist")
     if tpl.is_file():
         args += ["--template", str(tpl)]
     source = _pandoc(qmd, "typst", args, cfg, numbers_file, None).decode("utf-8")
@@ -486,6 +488,7 @@ def render_document(
     line_numbers: bool = True,
     provenance_href: str | None = None,
     landscape: Iterable[str] = (),
+    typst_template: Path | None = None,
 ) -> dict[str, Path]:
     """Render ``qmd`` into ``outdir`` as ``<stem>.html/.docx/.pdf``; returns format -> path.
 
@@ -495,7 +498,9 @@ def render_document(
     in DOCX and PDF unless ``line_numbers`` is false). ``reference_docx``: the Word template of
     the submission DOCX (a journal's); default pandoc's own with page and line numbers added
     (:mod:`metabuild.docx_reference`). ``landscape``: ids of blocks (``#tbl-grade``) the
-    submission DOCX sets on landscape pages, when the document has them.
+    submission DOCX sets on landscape pages, when the document has them. ``typst_template``: a
+    journal's pandoc Typst template for the PDF in place of ``manuscript/typst/template.typ``
+    (pandoc path; under Quarto the look comes from ``_quarto.yml``'s template partials).
 
     ``numbers_file`` is the registry (results/numbers.json); None lets the document's
     ``numbers-file`` metadata (default ``../results/numbers.json``) decide.
@@ -529,6 +534,7 @@ def render_document(
         line_numbers=line_numbers,
         provenance_href=provenance_href,
         landscape=list(landscape),
+        typst_template=Path(typst_template).resolve() if typst_template else None,
     )
     outputs = {fmt: outdir / f"{qmd.stem}.{FORMATS[fmt]}" for fmt in formats}
     with tempfile.TemporaryDirectory(prefix="metabuild-reference-") as reference_dir:
