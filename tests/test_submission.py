@@ -60,6 +60,10 @@ def test_submission_html_and_pdf_have_no_provenance(built_results):
     assert 'class="num"' in audit and 'href="provenance.html#prov-' in audit
     # citations link to their reference in the audit rendering (link-citations), not in the submission
     assert 'href="#ref-' in audit and 'href="#ref-' not in html
+    # a journal article's reference carries its issue, never "Published online 2012:CD008943"
+    plain = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    assert "Cochrane Database Syst Rev. 2012;(7):CD008943" in plain
+    assert not re.search(r"Rev\. Published online", plain)
     # the same numbers, without their links
     assert "−1.83" in html and "−1.83" in audit
     sub_pdf, audit_pdf = built_results / "submission" / "paper.pdf", built_results / "manuscript" / "paper.pdf"
