@@ -44,7 +44,7 @@ rule render_document:
         code=library("render", "docx_reference"),
         script=job_script("render_document"),
     output:
-        expand(f"{RESULTS}/{{{{folder}}}}/{{{{document}}}}.{{fmt}}", fmt=config["manuscript"]["formats"]),
+        [document_output(fmt) for fmt in config["manuscript"]["formats"]],
         # which engine (and Quarto or pandoc version) rendered the document, with the job's provenance
         provenance=f"{RESULTS}/{{folder}}/{{document}}.render.json",
     params:

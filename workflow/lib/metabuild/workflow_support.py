@@ -606,3 +606,41 @@ def manuscript_support_files() -> list[str]:
     root = Path("manuscript")
     patterns = ["_quarto.yml", "*.bib", "csl/*.csl", "filters/*.lua", "templates/*", "typst/*", "css/*.css", "*.css"]
     return sorted(str(p) for pattern in patterns for p in root.glob(pattern))
+
+
+#: the inputs of a rule that are code it runs: its job script and the library modules it imports
+CODE_INPUTS = ("script", "code")
+
+
+def record_job_code_in_rules(rules: Iterable[Any]) -> list[str]:
+    """Append the SHA-256 of each rule's job script and library modules to the code Snakemake
+    records for the rule (``rule.run_func_src``); returns the names of the rules changed.
+
+    Snakemake takes a ``run:`` rule's code to be the text of its ``run:`` block: here one line,
+    ``run_job(...)``, the same for every rule, which hands the script to the worker pool. So
+    after a script is edited, ``--list-changes code`` printed nothing, ``--rerun-triggers code``
+    reran nothing and ``--summary`` blamed only modification times. With the hashes in the
+    recorded code those tools see an edit to the script or to a library module it imports,
+    by content: saving a file unchanged lists nothing. Snakemake's code check for ``script:``
+    rules compares modification times instead. Called once all rules are defined (Snakefile).
+    """
+    changed = []
+    for rule in rules:
+        if getattr(rule, "run_func_src", None) is None:
+            continue
+        paths = [
+            str(path)
+            for name, value in rule.input.items()
+            if name in CODE_INPUTS
+            for path in ([value] if isinstance(value, str) else value)
+            if isinstance(path, str)
+        ]
+        if not paths:
+            continue
+        lines = [
+            f"# {path} sha256:{_sha256(Path(path)) if Path(path).is_file() else '(missing)'}\n"
+            for path in sorted(set(paths))
+        ]
+        rule.run_func_src = rule.run_func_src + "".join(lines)
+        changed.append(rule.name)
+    return changed
