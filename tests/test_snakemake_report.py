@@ -217,3 +217,61 @@ def test_code_trigger_alone_reruns_only_the_edited_scripts_jobs(edited_script_pr
     jobs = re.findall(r"^(?:local)?rule (\w+):", proc.stdout, re.M)
     assert sorted(jobs) == ["forest_plot", "forest_plot"], proc.stdout
     assert "Code has changed since last execution" in proc.stdout
+
+
+# --- the RO-Crate of a build (snakemake-report-plugin-fairscape) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def crate(report, tmp_path_factory) -> dict:
+    _, results = report
+    path = tmp_path_factory.mktemp("crate") / "ro-crate-metadata.json"
+    proc = subprocess.run(
+        [*SNAKEMAKE, "--reporter", "fairscape", "--report-fairscape-path", str(path)],
+        cwd=results.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(path.read_text())
+
+
+def test_ro_crate_describes_every_job_with_its_script_inputs_and_outputs(crate, report):
+    """The crate (RO-Crate 1.2, FAIRSCAPE EVI profile) holds the run, one computation per job
+    with its rule, inputs (the job script among them) and outputs, and the data files as the
+    run's inputs; each output's recorded size is the built file's."""
+    _, results = report
+    project = results.parent
+    graph = {entity["@id"]: entity for entity in crate["@graph"]}
+    descriptor = graph["ro-crate-metadata.json"]
+    assert descriptor["conformsTo"]["@id"].startswith("https://w3id.org/ro/crate/1.")
+    root = graph[descriptor["about"]["@id"]]
+    assert "Dataset" in root["@type"]
+
+    def typed(kind: str) -> list[dict]:
+        return [e for e in graph.values() if f"https://w3id.org/EVI#{kind}" in e.get("@type", [])]
+
+    def paths(refs: list[dict]) -> set[str]:
+        return {graph[r["@id"]]["localPath"] for r in refs}
+
+    software = {e["@id"]: e["name"] for e in typed("Software")}
+    run = next(c for c in typed("Computation") if c.get("command") == "snakemake")
+    assert {software[s["@id"]] for s in run["usedSoftware"]} == {"Snakefile", "Snakemake"}
+    data_files = {f"data/{p.name}" for p in (project / "data").glob("*.csv")}
+    assert data_files <= paths(run["usedDataset"])
+
+    jobs = [c for c in typed("Computation") if c is not run]
+    by_output = {path: job for job in jobs for path in paths(job["generated"])}
+    for output in ["results/figures/forest_primary.svg", "results/tables/table1.csv", "results/numbers.json"]:
+        assert output in by_output, f"{output} has no computation"
+    forest = by_output["results/figures/forest_primary.svg"]
+    assert [software[s["@id"]] for s in forest["usedSoftware"]] == ["forest_plot"]
+    assert {"results/analyses/primary.json", "workflow/scripts/forest_plot.py"} <= paths(forest["usedDataset"])
+    assert paths(forest["generated"]) == {"results/figures/forest_primary.svg", "results/figures/forest_primary.png"}
+    # every file Snakemake made is in the crate, with the size it has on disk
+    summary = subprocess.run([*SNAKEMAKE, "--summary"], cwd=project, capture_output=True, text=True, check=True)
+    built = {row.split("\t")[0] for row in summary.stdout.splitlines() if row.startswith("results/")}
+    assert len(built) > 50 and built == set(by_output)
+    for dataset in typed("Dataset"):
+        if dataset.get("generatedBy"):
+            assert int(dataset["contentSize"]) == (project / dataset["localPath"]).stat().st_size
