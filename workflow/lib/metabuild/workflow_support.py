@@ -626,7 +626,14 @@ def record_job_code_in_rules(rules: Iterable[Any]) -> list[str]:
     """
     changed = []
     for rule in rules:
-        if getattr(rule, "run_func_src", None) is None:
+        if not hasattr(rule, "run_func_src"):
+            # the attribute Snakemake 9 reads a run: rule's code from; without it the
+            # tools would again be blind to script edits, so say so rather than go on silently
+            raise RuntimeError(
+                f"rule {rule.name}: this Snakemake has no Rule.run_func_src; "
+                "metabuild.workflow_support.record_job_code_in_rules needs updating"
+            )
+        if rule.run_func_src is None:  # no run: block (rule all)
             continue
         paths = [
             str(path)
