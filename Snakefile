@@ -24,3 +24,9 @@ rule all:
         f"{RESULTS}/numbers.json",
         MANUSCRIPT_OUTPUTS,
     default_target: True
+
+
+# What Snakemake records as each rule's code includes the SHA-256 of its job script and library
+# modules, so --list-changes code, --summary and --rerun-triggers code see an edited script
+# (workflow_support.record_job_code_in_rules; README, "Snakemake's own tools").
+ws.record_job_code_in_rules(workflow.rules)

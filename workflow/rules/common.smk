@@ -36,6 +36,10 @@ ws.check_config_file(ws.CONFIG_FILE)
 configfile: ws.CONFIG_FILE
 
 
+# the description at the top of `snakemake --report`
+report: "../report/workflow.rst"
+
+
 validate(config, "../../config/schemas/config.schema.yaml")
 ws.check_config(config)
 
@@ -93,3 +97,18 @@ def run_job(rule_name, input, output, params, wildcards, log):
             config=config,
             workers=workflow.cores,
         )
+
+
+def document_output(fmt):
+    """One format of a rendered document (rule render_document); its PDF and HTML go into
+    `snakemake --report`."""
+    path = f"{RESULTS}/{{folder}}/{{document}}.{fmt}"
+    if fmt not in ("pdf", "html"):
+        return path
+    return report(
+        path,
+        caption="../report/document.rst",
+        category="Documents",
+        subcategory=lambda w: {"manuscript": "Audit rendering", "submission": "Submission"}[w.folder],
+        labels=lambda w: {"document": w.document, "format": fmt.upper()},
+    )

@@ -15,7 +15,13 @@ rule forest_plot:
         code=library("figures/forest", "figures/common"),
         script=job_script("forest_plot"),
     output:
-        svg=f"{RESULTS}/figures/{{stem}}.svg",
+        svg=report(
+            f"{RESULTS}/figures/{{stem}}.svg",
+            caption="../report/forest_plot.rst",
+            category="Figures",
+            subcategory="Forest plots",
+            labels=lambda w: {"figure": w.stem, "analysis": FIGURE_STEMS[w.stem]},
+        ),
         png=f"{RESULTS}/figures/{{stem}}.png",
     params:
         max_table_studies=config["figures"]["forest_max_table_studies"],
@@ -34,7 +40,13 @@ rule leave_one_out_plot:
         code=library("figures/forest", "figures/common"),
         script=job_script("leave_one_out_plot"),
     output:
-        svg=f"{RESULTS}/figures/leave_one_out.svg",
+        svg=report(
+            f"{RESULTS}/figures/leave_one_out.svg",
+            caption="../report/leave_one_out.rst",
+            category="Figures",
+            subcategory="Sensitivity",
+            labels={"figure": "leave_one_out"},
+        ),
         png=f"{RESULTS}/figures/leave_one_out.png",
     log:
         f"{RESULTS}/logs/figures/leave_one_out.log",
@@ -50,7 +62,13 @@ rule risk_of_bias_plot:
         code=library("figures/rob", "figures/common", "describe"),
         script=job_script("risk_of_bias_plot"),
     output:
-        svg=f"{RESULTS}/figures/risk_of_bias.svg",
+        svg=report(
+            f"{RESULTS}/figures/risk_of_bias.svg",
+            caption="../report/risk_of_bias.rst",
+            category="Figures",
+            subcategory="Risk of bias",
+            labels={"figure": "risk_of_bias"},
+        ),
         png=f"{RESULTS}/figures/risk_of_bias.png",
     params:
         domains=config["risk_of_bias"]["domains"],
@@ -69,7 +87,13 @@ rule flow_diagram:
         code=library("figures/flow", "figures/common"),
         script=job_script("flow_diagram"),
     output:
-        svg=f"{RESULTS}/figures/flow.svg",
+        svg=report(
+            f"{RESULTS}/figures/flow.svg",
+            caption="../report/flow.rst",
+            category="Figures",
+            subcategory="Study selection",
+            labels={"figure": "flow"},
+        ),
         png=f"{RESULTS}/figures/flow.png",
     log:
         f"{RESULTS}/logs/figures/flow.log",

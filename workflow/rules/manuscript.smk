@@ -61,7 +61,7 @@ rule render_document:
         code=library("render", "docx_reference"),
         script=job_script("render_document"),
     output:
-        expand(f"{RESULTS}/{{{{folder}}}}/{{{{document}}}}.{{fmt}}", fmt=config["manuscript"]["formats"]),
+        [document_output(fmt) for fmt in config["manuscript"]["formats"]],
         # which engine (and Quarto or pandoc version) rendered the document, with the job's provenance
         provenance=f"{RESULTS}/{{folder}}/{{document}}.render.json",
     params:
@@ -113,8 +113,20 @@ rule render_provenance_document:
         code=library("render"),
         script=job_script("render_document"),
     output:
-        html=f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.html",
-        pdf=f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.pdf",
+        html=report(
+            f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.html",
+            caption="../report/provenance.rst",
+            category="Documents",
+            subcategory="Audit rendering",
+            labels={"document": PROVENANCE_DOCUMENT, "format": "HTML"},
+        ),
+        pdf=report(
+            f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.pdf",
+            caption="../report/provenance.rst",
+            category="Documents",
+            subcategory="Audit rendering",
+            labels={"document": PROVENANCE_DOCUMENT, "format": "PDF"},
+        ),
         provenance=f"{RESULTS}/manuscript/{PROVENANCE_DOCUMENT}.render.json",
     params:
         formats=["html", "pdf"],

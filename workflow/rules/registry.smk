@@ -57,7 +57,13 @@ rule reproduction_report:
         script=job_script("reproduction_report"),
     output:
         md=f"{RESULTS}/reports/reproduction.md",
-        html=f"{RESULTS}/reports/reproduction.html",
+        html=report(
+            f"{RESULTS}/reports/reproduction.html",
+            caption="../report/reproduction.rst",
+            category="Documents",
+            subcategory="Reproduction report",
+            labels={"document": "reproduction report", "format": "HTML"},
+        ),
         json=f"{RESULTS}/reports/reproduction.json",
         appendix=f"{RESULTS}/reports/reproduction_appendix.md",
         differences=f"{RESULTS}/reports/differences.md",

@@ -12,7 +12,12 @@ rule table1:
         script=job_script("table1"),
     output:
         md=f"{RESULTS}/tables/table1.md",
-        csv=f"{RESULTS}/tables/table1.csv",
+        csv=report(
+            f"{RESULTS}/tables/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+            labels={"table": "table1"},
+        ),
     params:
         # the two protocol constants the table uses, not the whole protocol (a change of the
         # female-majority threshold has nothing to redo here)
@@ -34,7 +39,12 @@ rule table2_grade:
         script=job_script("table2_grade"),
     output:
         md=f"{RESULTS}/tables/table2_grade.md",
-        csv=f"{RESULTS}/tables/table2_grade.csv",
+        csv=report(
+            f"{RESULTS}/tables/table2_grade.csv",
+            caption="../report/table2_grade.rst",
+            category="Tables",
+            labels={"table": "table2_grade"},
+        ),
         numbers=f"{RESULTS}/descriptive/grade.json",
     params:
         outcomes=config["grade"],
@@ -53,7 +63,12 @@ rule table_s2_adverse_proportions:
         script=job_script("table_s2_adverse_proportions"),
     output:
         md=f"{RESULTS}/tables/table_s2_adverse_proportions.md",
-        csv=f"{RESULTS}/tables/table_s2_adverse_proportions.csv",
+        csv=report(
+            f"{RESULTS}/tables/table_s2_adverse_proportions.csv",
+            caption="../report/table_s2_adverse_proportions.rst",
+            category="Tables",
+            labels={"table": "table_s2_adverse_proportions"},
+        ),
     log:
         f"{RESULTS}/logs/tables/table_s2_adverse_proportions.log",
     run:

@@ -622,3 +622,48 @@ def xref_documents(qmd: str | Path) -> list[str]:
         return []
     names = sorted(set(_XREF_DOCUMENT.findall(path.read_text(encoding="utf-8"))) - {path.stem})
     return [str(path.with_name(f"{name}.qmd")) for name in names]
+
+
+#: the inputs of a rule that are code it runs: its job script and the library modules it imports
+CODE_INPUTS = ("script", "code")
+
+
+def record_job_code_in_rules(rules: Iterable[Any]) -> list[str]:
+    """Append the SHA-256 of each rule's job script and library modules to the code Snakemake
+    records for the rule (``rule.run_func_src``); returns the names of the rules changed.
+
+    Snakemake takes a ``run:`` rule's code to be the text of its ``run:`` block: here one line,
+    ``run_job(...)``, the same for every rule, which hands the script to the worker pool. So
+    after a script is edited, ``--list-changes code`` printed nothing, ``--rerun-triggers code``
+    reran nothing and ``--summary`` blamed only modification times. With the hashes in the
+    recorded code those tools see an edit to the script or to a library module it imports,
+    by content: saving a file unchanged lists nothing. Snakemake's code check for ``script:``
+    rules compares modification times instead. Called once all rules are defined (Snakefile).
+    """
+    changed = []
+    for rule in rules:
+        if not hasattr(rule, "run_func_src"):
+            # the attribute Snakemake 9 reads a run: rule's code from; without it the
+            # tools would again be blind to script edits, so say so rather than go on silently
+            raise RuntimeError(
+                f"rule {rule.name}: this Snakemake has no Rule.run_func_src; "
+                "metabuild.workflow_support.record_job_code_in_rules needs updating"
+            )
+        if rule.run_func_src is None:  # no run: block (rule all)
+            continue
+        paths = [
+            str(path)
+            for name, value in rule.input.items()
+            if name in CODE_INPUTS
+            for path in ([value] if isinstance(value, str) else value)
+            if isinstance(path, str)
+        ]
+        if not paths:
+            continue
+        lines = [
+            f"# {path} sha256:{_sha256(Path(path)) if Path(path).is_file() else '(missing)'}\n"
+            for path in sorted(set(paths))
+        ]
+        rule.run_func_src = rule.run_func_src + "".join(lines)
+        changed.append(rule.name)
+    return changed
