@@ -80,7 +80,7 @@ rule render_document:
         run_job(rule, input, output, params, wildcards, log)
 
 
-rule provenance_listing:
+rule provenance_document:
     """The provenance document's body: the numbers the manuscripts print, grouped by the job that
     computed them (its inputs with hashes listed once), with published values and data rows."""
     input:
@@ -106,7 +106,7 @@ rule render_provenance_document:
         qmd=f"manuscript/{PROVENANCE_DOCUMENT}.qmd",
         numbers=f"{RESULTS}/numbers.json",
         claims=f"{RESULTS}/checks/{PROVENANCE_DOCUMENT}.claims.json",
-        listing=rules.provenance_listing.output,
+        listing=rules.provenance_document.output,
         support=ws.manuscript_support_files(),
         reference_docx=[],
         typst_template=[],
