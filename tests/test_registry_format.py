@@ -7,6 +7,7 @@ import html
 import json
 import random
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,42 @@ def test_docx_comments_come_from_the_activities(built_results: Path):
     assert "primary.estimate" in keys and len(keys) > 50
     for key in keys:
         assert _summary(key, view["numbers"][key]) in comments, key
+
+
+# ------------------------------------------------------------------------------------------------
+# the manuscript filter (Lua: it cannot call read_registry, so it looks `activity` up itself)
+
+
+def _pandoc_html(tmp_path: Path, registry: dict) -> subprocess.CompletedProcess:
+    import pypandoc
+
+    (tmp_path / "numbers.json").write_text(json.dumps(registry), encoding="utf-8")
+    doc = tmp_path / "doc.md"
+    doc.write_text("---\nnumbers-file: numbers.json\n---\n\nPain fell by [x.estimate]{.num}.\n", encoding="utf-8")
+    filt = Path(__file__).resolve().parents[1] / "manuscript" / "filters" / "numbers.lua"
+    return subprocess.run(
+        [pypandoc.get_pandoc_path(), str(doc), "--lua-filter", str(filt), "-t", "html"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+def test_filter_tooltip_comes_from_the_activity(tmp_path):
+    stored = json.loads(_small(tmp_path).read_text(encoding="utf-8"))
+    proc = _pandoc_html(tmp_path, stored)
+    assert proc.returncode == 0, proc.stderr
+    title = html.unescape(re.search(r'data-key="x.estimate"\s+title="([^"]*)"', proc.stdout).group(1))
+    assert title == (
+        "x.estimate: \u22121.50; published: not printed in the paper; rule: run_analysis; "
+        f"script: workflow/scripts/run_analysis.py; inputs: data/pain_scores.csv@{'0' * 12}"
+    )
+
+
+def test_filter_refuses_a_dangling_activity_and_the_old_layout(tmp_path):
+    stored = json.loads(_small(tmp_path).read_text(encoding="utf-8"))
+    stored["numbers"]["x.estimate"]["activity"] = "gone"
+    proc = _pandoc_html(tmp_path, stored)
+    assert proc.returncode != 0 and "activity 'gone'" in proc.stderr
+    proc = _pandoc_html(tmp_path, {"schema": "metabuild-numbers/1", "numbers": {}})
+    assert proc.returncode != 0 and "old registry layout" in proc.stderr
