@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,16 +60,23 @@ def registry_figures(results: Path) -> dict[str, Any]:
     path = Path(results) / "numbers.json"
     t_read, registry = timed(lambda: read_registry(path))
     old = schema1_text(registry)
-    t_old, _ = timed(lambda: json.loads(old))
+    t_old, _ = timed(lambda text=old: json.loads(text), repeat=1)
+    # kept on disk, not in memory, for the rendering from it (a pandoc holds gigabytes of it)
+    schema1 = Path(tempfile.mkdtemp(prefix="metabuild-registry-bench-")) / "numbers.schema1.json"
+    # the filter reads a {"numbers": ...} registry with the provenance nested in each number (no
+    # schema: the filter refuses schema 1 by name, but reads its shape unchanged)
+    schema1.write_text(old.replace('"schema": "metabuild-numbers/1"', '"schema": null', 1), encoding="utf-8")
+    schema1_bytes = len(old.encode("utf-8"))
+    del old
     return {
         "bytes": path.stat().st_size,
-        "schema1_bytes": len(old.encode("utf-8")),
+        "schema1_bytes": schema1_bytes,
         "numbers": len(registry["numbers"]),
         "activities": len(registry["activities"]),
         "read_s": t_read,
         "schema1_parse_s": t_old,
         "registry": registry,
-        "schema1": old,
+        "schema1": schema1,
     }
 
 
@@ -92,40 +102,54 @@ def review_qmd(registry: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_seconds(qmd: Path, numbers: Path, outdir: Path) -> float:
-    from metabuild.render import render_document
-
+def render_seconds(qmd: Path, numbers: Path, outdir: Path, timeout: float) -> float | None:
+    """Wall time of the audit rendering (HTML, DOCX, PDF) in a process of its own, killed with
+    its pandoc processes after ``timeout`` s (then None): from a registry of hundreds of MB, each
+    pandoc holds gigabytes, and the machine is shared."""
+    code = (
+        "import sys; from pathlib import Path; from metabuild.render import render_document; "
+        "render_document(Path(sys.argv[1]), Path(sys.argv[3]), ('html', 'docx', 'pdf'), Path(sys.argv[2]), "
+        "engine='pandoc', variant='audit')"
+    )
+    lib = str(Path(qmd).resolve().parents[1] / "workflow" / "lib")
+    env = dict(os.environ, PYTHONPATH=lib + os.pathsep + os.environ.get("PYTHONPATH", ""))
     t0 = time.perf_counter()
-    render_document(qmd, outdir, ("html", "docx", "pdf"), numbers, engine="pandoc", variant="audit")
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(qmd), str(numbers), str(outdir)], env=env, start_new_session=True
+    ) as p:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            return None
+    if p.returncode != 0:
+        raise RuntimeError(f"rendering {qmd} from {numbers} failed (exit {p.returncode})")
     return time.perf_counter() - t0
 
 
-def bench_render(results: Path, f: dict[str, Any], paper_results: Path | None) -> dict[str, float]:
-    """Render times (s): the review's document from the registry in its normal form and in the
-    schema-1 layout; today's paper from its own registry."""
-    out: dict[str, float] = {}
+def _seconds(t: float | None, timeout: float) -> str:
+    return f"{t:.1f} s" if t is not None else f"not finished in {timeout:.0f} s (killed)"
+
+
+def bench_render(results: Path, f: dict[str, Any], paper_results: Path | None, timeout: float) -> None:
+    """Render times: the review's document from the registry in its normal form, today's paper
+    from its own registry, and the review's document from the schema-1 layout."""
     manuscript = Path(results).resolve().parent / "manuscript"
     manuscript.mkdir(exist_ok=True)
     qmd = manuscript / "review.qmd"
     qmd.write_text(review_qmd(f["registry"]), encoding="utf-8")
     spans = qmd.read_text(encoding="utf-8").count("{.num}")
+    head = "    audit rendering, HTML + DOCX + PDF (pandoc + Typst):"
     with tempfile.TemporaryDirectory(prefix="metabuild-registry-bench-") as tmp:
-        old = Path(tmp) / "numbers.schema1.json"
-        # the filter reads a {"numbers": ...} registry with the provenance nested in each number
-        # (no schema: the filter refuses schema 1 by name, but reads its shape unchanged)
-        old.write_text(json.dumps({"numbers": json.loads(f["schema1"])["numbers"]}), encoding="utf-8")
-        out["review_normal"] = render_seconds(qmd, Path(results) / "numbers.json", Path(tmp) / "a")
-        out["review_schema1"] = render_seconds(qmd, old, Path(tmp) / "b")
+        t = render_seconds(qmd, Path(results).resolve() / "numbers.json", Path(tmp) / "a", timeout)
+        print(f"{head} review document ({spans} number spans) from the normal form {_seconds(t, timeout)}", flush=True)
         if paper_results is not None:
             paper = Path(paper_results).resolve().parent / "manuscript" / "paper.qmd"
-            out["paper"] = render_seconds(paper, Path(paper_results) / "numbers.json", Path(tmp) / "c")
-    print(
-        f"    audit rendering, HTML + DOCX + PDF: review document ({spans} number spans) from the normal form "
-        f"{out['review_normal']:.1f} s, from the schema-1 layout {out['review_schema1']:.1f} s"
-        + (f"; today's paper from its registry {out['paper']:.1f} s" if "paper" in out else ""),
-        flush=True,
-    )
-    return out
+            t = render_seconds(paper, Path(paper_results).resolve() / "numbers.json", Path(tmp) / "c", timeout)
+            print(f"{head} today's paper from its registry {_seconds(t, timeout)}", flush=True)
+        t = render_seconds(qmd, f["schema1"], Path(tmp) / "b", timeout)
+        print(f"{head} review document from the schema-1 layout {_seconds(t, timeout)}", flush=True)
 
 
 def main() -> None:
@@ -133,12 +157,13 @@ def main() -> None:
     parser.add_argument("results", help="results folder holding numbers.json")
     parser.add_argument("--render", action="store_true", help="also time the audit rendering of a review document")
     parser.add_argument("--paper", help="results folder of the project's own build: also time today's paper")
+    parser.add_argument("--render-timeout", type=float, default=180, help="seconds before a rendering is killed")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(args.results).resolve().parent / "workflow" / "lib"))
     figures = registry_figures(Path(args.results))
     print_figures(str(args.results), figures)
     if args.render:
-        bench_render(Path(args.results), figures, Path(args.paper) if args.paper else None)
+        bench_render(Path(args.results), figures, Path(args.paper) if args.paper else None, args.render_timeout)
 
 
 if __name__ == "__main__":
