@@ -200,8 +200,11 @@ def main() -> None:
 
         sources = [res / "analyses" / f"{n}.json" for n in config["analyses"]]
         sources += [res / "descriptive" / f"{t}.json" for t in [*ws.DESCRIPTIVE_INPUTS, "grade"]]
-        registry = build_registry(sources, data_dir / "published_values.csv")
-        write_json(res / "numbers.json", registry)
+        from metabuild.registry import resolve
+
+        stored = build_registry(sources, data_dir / "published_values.csv")
+        write_json(res / "numbers.json", stored)
+        registry = resolve(stored, str(res / "numbers.json"))
         write_json(res / "numbers.prov.json", registry_to_prov(registry))
     sensitivity = None
     if config.get("sensitivity"):

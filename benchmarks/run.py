@@ -233,6 +233,7 @@ def bench_project(root: Path, fallback_n: int) -> dict:
     t_cold, proc = smk(cold, "a_cold", *until, check=False)
     cold_ok = proc.returncode == 0
     n_cold = finished_jobs(proc.stdout + proc.stderr)
+    registry_size(cold, "of the cold build")
     runtimes = job_runtimes(cold)
     sum_jobs = sum(sum(v) for v in runtimes.values())
     t_noop, proc = smk(cold, "b_noop", *until, check=False)
@@ -330,8 +331,23 @@ def bench_project(root: Path, fallback_n: int) -> dict:
     return {"cold": t_cold, "noop": t_noop, "edit": t_edit, "floor": t_floor, "dry_clean": t_dry_clean}
 
 
+def registry_size(copy: Path, label: str, *extra: str) -> None:
+    """Print the registry's size, numbers, activities and read time (benchmarks/registry_scale.py,
+    run with the copy's library); ``extra``: its ``--render`` / ``--paper`` options."""
+    results = copy / "results"
+    if not (results / "numbers.json").is_file():
+        print(f"    registry {label}: no results/numbers.json")
+        return
+    script = str(Path(__file__).resolve().parent / "registry_scale.py")
+    _, proc = run([PY, script, str(results), *extra], copy, f"registry_{label}")
+    text = (proc.stdout + proc.stderr).strip()
+    print("\n".join(line for line in text.splitlines() if line.startswith("    ")) or text[-2000:], flush=True)
+
+
 # ------------------------------------------------------------------------------------- (e)
-def bench_scale(root: Path, grid: list[tuple[int, int]], profile: bool, build_timeout: float) -> None:
+def bench_scale(
+    root: Path, grid: list[tuple[int, int]], profile: bool, build_timeout: float, paper: Path | None = None
+) -> None:
     print("\n== (e) scale: synthetic reviews, targets results/numbers.json + forest figures, --cores 2")
     print(
         f"{'N':>5} {'M':>4} {'jobs':>5} {'-n clean':>9} {'build':>8} {'-n built':>9} {'sum jobs':>9} "
@@ -378,6 +394,12 @@ def bench_scale(root: Path, grid: list[tuple[int, int]], profile: bool, build_ti
             )
         if n == 1000 and m == 100:
             print(f"    target 1000 x 100 under 300 s: {t_build:.0f} s")
+        # the registry (target at 1,000 x 100: under 10 MB); the largest review's documents are
+        # rendered from it, beside today's paper when its build is at hand
+        render = ["--render"] if ok and (n, m) == max(grid, key=lambda c: c[0] * c[1]) and m >= 100 else []
+        if render and paper is not None:
+            render += ["--paper", str(paper)]
+        registry_size(copy, f"{n}x{m}", *render)
     for m in sorted({r[1] for r in rows}):
         sub = [r for r in rows if r[1] == m]
         if len(sub) > 1:
@@ -476,9 +498,12 @@ def main() -> None:
     )
     if not args.skip_real:
         bench_project(root, args.fallback_n)
+    # today's paper, rendered beside the largest review: the cold copy's build, else the project's own
+    candidates = (root / "cold" / "results", synthetic.PROJECT / "results")
+    paper = next((r for r in candidates if (r / "manuscript" / "paper.html").is_file()), None)
     if not args.skip_scale:
         grid = [tuple(int(x) for x in cell.split("x")) for cell in args.scale.split(",") if cell]
-        bench_scale(root, grid, profile=not args.no_profile, build_timeout=args.build_timeout)
+        bench_scale(root, grid, profile=not args.no_profile, build_timeout=args.build_timeout, paper=paper)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other processes on the machine inflate timings)")
     if not args.keep:
         print(f"(copies left in {root}; delete with rm -rf)")

@@ -42,7 +42,9 @@ def browser():
 def test_number_shows_its_provenance_and_published_value(browser, built_results):
     from selenium.webdriver.common.by import By
 
-    registry = json.loads((built_results / "numbers.json").read_text())["numbers"]
+    from metabuild.registry import read_registry
+
+    registry = read_registry(built_results / "numbers.json")["numbers"]
     entry = registry["primary.estimate"]
     browser.get((built_results / "manuscript" / "paper.html").as_uri())
     spans = browser.find_elements(By.CSS_SELECTOR, 'span.num[data-key="primary.estimate"]')

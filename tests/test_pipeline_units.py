@@ -164,7 +164,7 @@ def test_registry_formats_and_joins_published(tmp_path):
     assert entry["text"] == "\u22121.83"
     assert entry["published"][0]["matches"] is True
     assert reg["numbers"]["x.p"]["text"] == "< .001"
-    assert entry["provenance"]["rule"] == "run_analysis"
+    assert registry.resolve(reg)["numbers"]["x.estimate"]["provenance"]["rule"] == "run_analysis"
 
 
 def test_registry_refuses_a_key_produced_twice(tmp_path):

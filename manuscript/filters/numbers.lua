@@ -20,16 +20,21 @@ Runs under plain pandoc (>= 3.1) and under Quarto (listed with `at: pre-ast`).
 
 Registry (results/numbers.json; path from metadata `numbers-file`, default
 ../results/numbers.json, relative to the document's directory). Accepted shapes:
+  {"schema": "metabuild-numbers/2", "activities": {id: provenance}, "numbers": {key: entry}}
+      (the build's normal form, defined by workflow/lib/metabuild/registry.py: an entry's
+      provenance fields are those of the activity its "activity" names)
   {"numbers": {key: entry, ...}, ...}   or   {key: entry, ...}
 entry: {"text": "-1.83", "value": -1.83, "published": "-1.83" | {"text": ...} | null,
         "rule": "...", "script": "...", "inputs": [{"path":..., "sha256":...}] | {path: sha},
         or the same provenance fields nested under "provenance"}.
-A key missing from the registry is a hard error naming the key.
+A key missing from the registry, a number naming an activity the registry does not hold, and
+the old layout metabuild-numbers/1 are hard errors.
 ]]
 
 local stringify = pandoc.utils.stringify
 
 local registry = nil          -- key -> entry
+local activities = {}         -- activity id -> provenance (registry.py's normal form)
 local registry_path = nil
 local comment_id = 0
 
@@ -103,6 +108,11 @@ local function load_registry(meta)
   if not ok or type(data) ~= "table" then
     error("numbers.lua: " .. registry_path .. " is not valid JSON: " .. tostring(data))
   end
+  if data.schema == "metabuild-numbers/1" then
+    error("numbers.lua: " .. registry_path .. " is in the old registry layout (metabuild-numbers/1); " ..
+      "rebuild it: snakemake --cores 2 results/numbers.json")
+  end
+  if type(data.activities) == "table" then activities = data.activities end
   if type(data.numbers) == "table" then data = data.numbers end
   registry = data
 end
@@ -111,6 +121,14 @@ end
 local function field(entry, name)
   if entry[name] ~= nil then return entry[name] end
   if type(entry.provenance) == "table" then return entry.provenance[name] end
+  if entry.activity ~= nil then
+    local activity = activities[entry.activity]
+    if type(activity) ~= "table" then
+      error("numbers.lua: " .. tostring(registry_path) .. ": a number refers to activity '" ..
+        tostring(entry.activity) .. "', which the registry does not hold (corrupt registry; rebuild it)")
+    end
+    return activity[name]
+  end
   return nil
 end
 

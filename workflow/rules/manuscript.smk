@@ -30,7 +30,7 @@ rule check_claims:
     input:
         qmd="manuscript/{document}.qmd",
         numbers=f"{RESULTS}/numbers.json",
-        code=library("claims"),
+        code=library("claims", "registry"),
         script=job_script("check_claims"),
     output:
         f"{RESULTS}/checks/{{document}}.claims.json",

@@ -13,7 +13,7 @@ rule number_registry:
     input:
         sources=NUMBER_SOURCES,
         published=data_file("published_values.csv"),
-        code=library("registry", "formatting", "provenance"),
+        code=library("registry", "formatting", "provenance", "prov"),
         script=job_script("number_registry"),
     output:
         numbers=f"{RESULTS}/numbers.json",
@@ -53,7 +53,7 @@ rule reproduction_report:
         # every data file: the report reads their `source` (reconstructed rows) and study ids
         data=[data_file(f) for f in ws.DATA_FILES if f not in ("published_values.csv", "grade.csv")],
         sensitivity=[f"{RESULTS}/reports/sensitivity_plausible.json"] if config.get("sensitivity") else [],
-        code=library("report", "stats/consistency", "stats/power", "formatting", "tables"),
+        code=library("report", "registry", "stats/consistency", "stats/power", "formatting", "tables"),
         script=job_script("reproduction_report"),
     output:
         md=f"{RESULTS}/reports/reproduction.md",

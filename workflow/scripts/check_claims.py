@@ -3,12 +3,13 @@
 from dataclasses import asdict
 
 from metabuild.claims import check_document
-from metabuild.io import read_json, write_json
+from metabuild.io import write_json
 from metabuild.provenance import job_provenance
+from metabuild.registry import read_registry
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
-numbers = read_json(snakemake.input.numbers)["numbers"]
+numbers = read_registry(snakemake.input.numbers)["numbers"]
 claims = check_document(snakemake.input.qmd, numbers)
 write_json(
     snakemake.output[0],

@@ -3,13 +3,14 @@
 import pandas as pd
 
 from metabuild.io import read_json, write_json, write_text
+from metabuild.registry import read_registry
 from metabuild.report import reproduction_report
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
 published = pd.read_csv(snakemake.input.published, dtype=str, keep_default_na=False)
 report = reproduction_report(
-    read_json(snakemake.input.numbers),
+    read_registry(snakemake.input.numbers),
     published,
     snakemake.config["data_dir"],
     sensitivity=read_json(snakemake.input.sensitivity[0]) if snakemake.input.sensitivity else None,

@@ -17,6 +17,8 @@ NS = "https://metabuild.invalid/ns#"
 
 
 def registry_to_prov(registry: Mapping[str, Any]) -> dict:
+    """The PROV-JSON document of a registry's resolved view (:func:`metabuild.registry.read_registry`
+    or :func:`~metabuild.registry.resolve`): one activity per job, however many numbers it made."""
     import json
 
     doc = ProvDocument()

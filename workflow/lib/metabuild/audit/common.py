@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from metabuild.provenance import git_blob_hash, sha256_file
+from metabuild.registry import RegistryError, read_registry
 
 
 class AuditError(Exception):
@@ -59,10 +60,10 @@ class Project:
 
     @cached_property
     def registry(self) -> dict[str, Any]:
-        registry = json.loads((self.results / "numbers.json").read_text(encoding="utf-8"))
-        if "numbers" not in registry:
-            raise AuditError(f"{self.results / 'numbers.json'} has no 'numbers' mapping")
-        return registry
+        try:
+            return read_registry(self.results / "numbers.json")
+        except RegistryError as exc:
+            raise AuditError(str(exc)) from None
 
     @property
     def numbers(self) -> dict[str, dict]:
