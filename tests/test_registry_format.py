@@ -122,12 +122,21 @@ def test_dangling_activity_is_one_clear_error(tmp_path, capsys):
     assert "run_analysis[analysis=gone]" in err and "Traceback" not in err
 
 
-def test_old_layout_is_refused_with_what_to_do(tmp_path):
+def test_old_layout_reads_into_the_same_view(tmp_path):
+    """A build made before the normal form (a submitted revision) still reads: diff and revision
+    compare across the change."""
     path = _small(tmp_path)
     view = read_registry(path)
     old = {"schema": "metabuild-numbers/1", "numbers": {k: dict(e) for k, e in view["numbers"].items()}}
     path.write_text(json.dumps(old), encoding="utf-8")
-    with pytest.raises(RegistryError, match=r"old registry layout .*metabuild-numbers/1.*Rebuild"):
+    again = read_registry(path)
+    assert again["numbers"] == view["numbers"]
+    old["numbers"]["x.estimate"].pop("provenance")
+    path.write_text(json.dumps(old), encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"'x.estimate' of the old registry layout has no provenance"):
+        read_registry(path)
+    path.write_text(json.dumps({"schema": "metabuild-numbers/9", "numbers": {}}), encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"schema 'metabuild-numbers/9'"):
         read_registry(path)
 
 

@@ -90,7 +90,7 @@ rule provenance_document:
         tables=TABLES,
         report=f"{RESULTS}/reports/reproduction_appendix.md",
         differences=f"{RESULTS}/reports/differences.md",
-        code=library("provenance_document", "escape"),
+        code=library("provenance_document", "escape", "registry"),
         script=job_script("provenance_document"),
     output:
         f"{RESULTS}/reports/provenance.md",

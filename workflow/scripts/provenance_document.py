@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
-from metabuild.io import read_json, write_text
+from metabuild.io import write_text
 from metabuild.provenance_document import keys_used, provenance_markdown
+from metabuild.registry import read_registry
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
-numbers = read_json(snakemake.input.numbers)["numbers"]
+numbers = read_registry(snakemake.input.numbers)["numbers"]
 used = {Path(qmd).stem: keys_used(qmd, numbers) for qmd in snakemake.input.documents}
 write_text(snakemake.output[0], provenance_markdown(numbers, used) + "\n")

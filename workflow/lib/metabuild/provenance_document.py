@@ -3,8 +3,8 @@
 It is a document of its own (``results/manuscript/provenance.html`` and ``.pdf``), not an
 appendix of the paper: the paper's audit rendering links each number to its entry here. Numbers
 are grouped by the job that computed them, so each job's rule, script and inputs (with their
-SHA-256) are listed once, followed by its numbers: the value shown, the value printed in the
-original article, and the data rows it was computed from.
+SHA-256) and the data rows it read are listed once, followed by its numbers: the value shown and
+the value printed in the original article.
 """
 
 from __future__ import annotations
@@ -90,20 +90,22 @@ def provenance_markdown(numbers: Mapping[str, Mapping[str, Any]], used: Mapping[
         outputs = [o for o in (prov.get("outputs") or [numbers[keys[0]].get("output")]) if o]
         if outputs:
             lines += ["Output: " + ", ".join(f"`{o}`" for o in outputs) + ".", ""]
+        rows = prov.get("data_rows") or {}
+        data = "; ".join(f"{markdown(name)} {row_ranges(r)}" for name, r in sorted(rows.items()) if r)
+        if data:
+            lines += [f"Data rows read (the header is row 1): {data}.", ""]
         inputs = prov.get("inputs") or []
         if inputs:
             lines += ["| Input | SHA-256 (first 12) |", "|:--|:--|"]
             lines += [f"| `{i['path']}` | `{str(i.get('sha256', ''))[:12]}` |" for i in inputs]
             lines.append("")
-        lines += ["| Number | Shown | Published | Data rows | In |", "|:--|:--|:--|:--|:--|"]
+        lines += ["| Number | Shown | Published | In |", "|:--|:--|:--|:--|"]
         for key in keys:
             entry = numbers[key]
-            rows = (entry.get("provenance") or {}).get("data_rows") or {}
-            data = "; ".join(f"{name} {row_ranges(r)}" for name, r in sorted(rows.items()) if r)
             shown = entry.get("text")
             lines.append(
                 f"| [{markdown(key)}]{{#prov-{key}}} | {_cell(str(shown) if shown is not None else '')}"
-                f" | {_cell(_printed(entry.get('published')))} | {_cell(data)} | {', '.join(where[key])} |"
+                f" | {_cell(_printed(entry.get('published')))} | {', '.join(where[key])} |"
             )
         lines.append("")
     return "\n".join(lines)

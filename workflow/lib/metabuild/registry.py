@@ -26,9 +26,10 @@ job share one provenance object, so the view costs no more memory than the file.
 ``published`` (what the paper printed, where, and whether the reproduced value matches within
 the printed rounding).
 
-The layout of schema 1 (the full provenance repeated in every number) is refused with an error
-that says to rebuild; a registry whose numbers name an activity it does not hold, or whose rows
-are not ranges, is refused with one error naming the file, the key and the field.
+A registry of schema 1 (the full provenance repeated in every number: builds made before the
+normal form, such as a submitted revision) is read into the same view; a registry whose numbers
+name an activity it does not hold, or whose rows are not ranges, is refused with one error naming
+the file, the key and the field.
 """
 
 from __future__ import annotations
@@ -168,16 +169,15 @@ def build_registry(source_files: Iterable[str | Path], published_csv: str | Path
 
 def resolve(data: Any, where: str = "the registry") -> dict[str, Any]:
     """The resolved view of a registry in its normal form (see the module's docstring); ``where``
-    names it in errors. Raises :class:`RegistryError` for an old layout or a corrupt registry."""
+    names it in errors. Raises :class:`RegistryError` for a corrupt registry or an unknown schema."""
     if not isinstance(data, Mapping) or not isinstance(data.get("numbers"), Mapping):
         raise RegistryError(f"{where} is not a number registry: it has no 'numbers' mapping")
     schema = data.get("schema")
-    if schema != SCHEMA:
-        if schema in OLD_SCHEMAS or (schema is None and "activities" not in data):
-            raise RegistryError(
-                f"{where} is in the old registry layout ({schema or 'no schema'}: the provenance repeated in "
-                f"every number); this version reads {SCHEMA}. Rebuild it: snakemake --cores 2 results/numbers.json"
-            )
+    if schema in OLD_SCHEMAS or (schema is None and "activities" not in data):
+        # a build made before the normal form (a submitted revision, say): each number holds its
+        # job's full provenance, so its activities are read back from the numbers themselves
+        data = _normal_form_of_schema_1(data, where)
+    elif schema != SCHEMA:
         raise RegistryError(f"{where} has schema {schema!r}; this version reads {SCHEMA}")
     raw_activities = data.get("activities")
     if not isinstance(raw_activities, Mapping):
@@ -210,6 +210,29 @@ def resolve(data: Any, where: str = "the registry") -> dict[str, Any]:
         entry.update(key=key, job=job, output=outputs[job], provenance=activities[job])
         numbers[key] = entry
     return {"schema": schema, "activities": activities, "numbers": numbers}
+
+
+def _normal_form_of_schema_1(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A registry of schema 1 (the provenance repeated in every number) in the normal form."""
+    activities: dict[str, dict] = {}
+    numbers: dict[str, dict] = {}
+    for key, entry in data["numbers"].items():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("provenance"), Mapping):
+            raise RegistryError(f"{where}: number {key!r} of the old registry layout has no provenance")
+        provenance = entry["provenance"]
+        job = str(entry.get("job") or provenance.get("job") or key)
+        if job not in activities:
+            rows = provenance.get("data_rows") or {}
+            activities[job] = {
+                **{k: v for k, v in provenance.items() if k not in ("job", "data_rows")},
+                "data_rows": {f: encode_rows(sorted(set(r))) for f, r in rows.items()},
+                "source": entry.get("output"),
+            }
+        numbers[key] = {
+            **{k: v for k, v in entry.items() if k not in ("provenance", "job", "output", "key")},
+            "activity": job,
+        }
+    return {"schema": SCHEMA, "activities": activities, "numbers": numbers}
 
 
 def read_registry(path: str | Path) -> dict[str, Any]:
