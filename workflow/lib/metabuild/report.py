@@ -91,7 +91,9 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
                                 findings[(f"{prefix}.{s}", location)].append(f.message)
                 except ValueError:
                     pass
-            for arm in ("ketamine", "control"):
+            # the arms whose percentages this location prints (the registry names them percent_<arm>)
+            arms = sorted(k.removeprefix(f"{prefix}.percent_") for k in printed if k.startswith(f"{prefix}.percent_"))
+            for arm in arms:
                 pct = printed.get(f"{prefix}.percent_{arm}")
                 # the counts may be printed elsewhere in the paper (e.g. Table 2) than the percentage
                 events, n = (
@@ -131,7 +133,10 @@ def _table_findings(published: pd.DataFrame, by_location: Mapping[str, Mapping[s
         parts = row.key.split(".")
         if parts[0] == "table1" and len(parts) == 3 and _number(row.printed) is not None:
             table1[parts[2]][parts[1]] = _number(row.printed)
-    sums = {"studies.participants": "n_total", "studies.n_ketamine": "n_ketamine", "studies.n_control": "n_control"}
+    # totals printed in the text against the sums of Table 1's columns (n_<arm> per arm)
+    sums = {"studies.participants": "n_total"} | {
+        k: k.removeprefix("studies.") for k in published["key"] if str(k).startswith("studies.n_")
+    }
     summaries = {
         "regimen.hours_median": ("hours_total", "median"),
         "regimen.hours_min": ("hours_total", "min"),
