@@ -182,14 +182,19 @@ def study_sets(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
             "value": row.study_id,
             "kind": "study",
             "text": row.label,
-            "attributes": {"label": row.label, "citation_key": row.citation_key, "condition": row.condition},
+            # the condition (a trial list by="condition" prints it) when the review records one
+            "attributes": {
+                "label": row.label,
+                "citation_key": row.citation_key,
+                **({"condition": row.condition} if "condition" in s else {}),
+            },
         }
     labels = dict(zip(s["study_id"], s["label"], strict=True))
     numbers["sets.all"] = study_list([str(i) for i in s["study_id"]], labels)
     numbers["sets.all.count"] = _num(len(s), "count")
     # the trials that reported each binary outcome (in either arm), in the study table's order
     binary = data.binary_outcomes
-    for outcome in sorted(binary["outcome"].unique()):
+    for outcome in sorted(binary["outcome"].unique()) if "outcome" in binary else []:
         reported = set(binary.loc[binary["outcome"] == outcome, "study_id"])
         ids = [str(i) for i in s["study_id"] if i in reported]
         numbers[f"reported.{outcome}"] = study_list(ids, labels)

@@ -63,7 +63,12 @@ JOB_INPUTS: dict[str, dict[str, list[str] | None]] = {
 def descriptive_inputs(config: Mapping[str, Any]) -> dict[str, dict[str, list[str] | None]]:
     """Every descriptive topic of the review (the library's, then its module's) -> cells read.
     A library topic whose settings the configuration does not give (``sample_size``) is left out."""
-    topics = {t: cells for t, cells in DESCRIPTIVE_INPUTS.items() if t != "sample_size" or "sample_size" in config}
+    present = set(present_data_files(config.get("data_dir", "data")))
+    topics = {
+        t: {file: columns for file, columns in cells.items() if file in present}
+        for t, cells in DESCRIPTIVE_INPUTS.items()
+        if (t != "sample_size" or "sample_size" in config) and (t != "flow" or "study_flow.csv" in present)
+    }
     for name, (_, cells, _) in review.topics(config).items():
         topics[name] = dict(cells)
     return topics
@@ -415,7 +420,7 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
                     + (f" (where: {dict(filters)})" if filters else ""),
                 )
             )
-    domains = set(dataset.grade["domain"].dropna())
+    domains = set(dataset.grade["domain"].dropna()) if config.get("grade") else set()
     for name in config.get("grade", {}):
         have = set(dataset.grade.loc[dataset.grade["outcome_id"] == name, "domain"])
         if not have or have != domains:
