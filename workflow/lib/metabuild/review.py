@@ -135,3 +135,16 @@ def tables(config: Mapping[str, Any]) -> dict[str, Any]:
     """Tables the review module makes: name -> function(data, config) -> (frame, notes)."""
     mod = module(config)
     return dict(getattr(mod, "TABLES", {})) if mod else {}
+
+
+def result_arms(result: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The arms (``[{"id", "label"}, ...]``, intervention first) of an analysis result: as it
+    records them, else read from its pooled counts (``n_<arm>``, written intervention first) for
+    a result made before results recorded their arms."""
+    if result.get("arms"):
+        return [dict(arm) for arm in result["arms"]]
+    pooled = result.get("pooled") or {}
+    ids = [k[2:] for k in pooled if k.startswith("n_") and k not in ("n_total", "n_lower", "n_higher")]
+    if len(ids) != 2:
+        raise ValueError(f"analysis {result.get('analysis', '?')!r}: its result names no arms (config `arms`)")
+    return [{"id": i, "label": i.capitalize()} for i in ids]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from metabuild import escape
 from metabuild.formatting import format_number, format_p
+from metabuild.review import result_arms
 
 CERTAINTY = {4: "High", 3: "Moderate", 2: "Low", 1: "Very low"}
 DOWNGRADE = {"not serious": 0, "none": 0, "serious": 1, "very serious": 2}
@@ -196,7 +197,7 @@ def table2_grade(
                 marks[d.domain] = escape.Markup(f"^{letter}^", f"^{letter}^")
         result = results[spec["analysis"]]
         pooled = result["pooled"]
-        (t, t_label), (c, c_label) = ((a["id"], a["label"]) for a in result["arms"])
+        (t, t_label), (c, c_label) = ((a["id"], a["label"]) for a in result_arms(result))
         if result["measure"] == "RR":
             treat = _events(pooled, t)
             ctrl = _events(pooled, c)
@@ -258,7 +259,7 @@ def table_s2(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             )
 
         pooled = result["pooled"]
-        (t, t_label), (c, c_label) = ((a["id"], a["label"]) for a in result["arms"])
+        (t, t_label), (c, c_label) = ((a["id"], a["label"]) for a in result_arms(result))
         rows.append(
             {
                 "Adverse effect": result["title"],

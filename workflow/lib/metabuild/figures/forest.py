@@ -569,8 +569,19 @@ def _stat_text(pooled: dict, *, log: bool) -> tuple[str, str]:
 DEFAULT_ARMS = ({"id": "treatment", "label": "Treatment"}, {"id": "control", "label": "Control"})
 
 
+def _arms(result: dict) -> tuple[dict, dict]:
+    """The result's arms (:func:`metabuild.review.result_arms`), or :data:`DEFAULT_ARMS`."""
+    from metabuild.review import result_arms
+
+    try:
+        first, second = result_arms(result)
+    except ValueError:
+        return DEFAULT_ARMS
+    return first, second
+
+
 def _arm_ids(result: dict) -> tuple[str, str]:
-    arms = result.get("arms") or DEFAULT_ARMS
+    arms = _arms(result)
     return arms[0]["id"], arms[1]["id"]
 
 
@@ -580,7 +591,7 @@ def _favours(result: dict, favours: tuple[str, str] | None | bool) -> tuple[str,
         return favours  # type: ignore[return-value]
     if result.get("favours"):
         return tuple(result["favours"])  # type: ignore[return-value]
-    arms = result.get("arms") or DEFAULT_ARMS
+    arms = _arms(result)
     return f"Favours {arms[0]['label'].lower()}", f"Favours {arms[1]['label'].lower()}"
 
 
@@ -757,7 +768,7 @@ def build_forest(
     if method:
         rows.append(Row(kind="text", text=f"Pooling: {METHOD_LABELS.get(str(method).upper(), str(method))}"))
 
-    left, right = _columns(measure, tuple(result.get("arms") or DEFAULT_ARMS))
+    left, right = _columns(measure, _arms(result))
     if xlabel is None:
         xlabel = MEASURE_NAMES.get(measure, measure) + (" (log scale)" if log else "")
     null = 1.0 if log else 0.0
