@@ -131,3 +131,17 @@ def test_arms_come_from_the_configuration(data):
     assert result["arms"][0] == {"id": "ketamine", "label": "Drug X"}
     assert result["favours"][0] == "Favours Drug X"
     assert review.arm_ids(renamed) == ("ketamine", "control")
+
+
+def test_table1_columns_from_config_when_the_review_has_no_module(data):
+    from metabuild.tables import characteristics_table, markdown_table
+
+    config = {k: v for k, v in CONFIG.items() if k != "review_module"}
+    config["table1"] = {"columns": {"Design": "design", "Setting": "setting", "Women (%)": "female_percent"}}
+    assert workflow_support.table_inputs(config) == {
+        "table1": {"studies.csv": ["study_id", "label", "citation_key", "design", "setting", "female_percent"]}
+    }
+    frame = characteristics_table(data.studies, config["table1"]["columns"])
+    assert list(frame.columns) == ["Trial", "Design", "Setting", "Women (%)"]
+    assert list(frame["Setting"]) == list(data.studies["setting"])
+    assert "[@" + data.studies["citation_key"].iloc[0] + "]" in markdown_table(frame)
