@@ -143,8 +143,12 @@ def result_arms(result: Mapping[str, Any]) -> list[dict[str, str]]:
     a result made before results recorded their arms."""
     if result.get("arms"):
         return [dict(arm) for arm in result["arms"]]
-    pooled = result.get("pooled") or {}
-    ids = [k[2:] for k in pooled if k.startswith("n_") and k not in ("n_total", "n_lower", "n_higher")]
+    studies = result.get("studies") or [s for sub in result.get("subgroups") or [] for s in sub.get("studies") or []]
+    ids: list[str] = []
+    for counts in (result.get("pooled") or {}, *(studies[:1])):
+        ids = [k[2:] for k in counts if k.startswith("n_") and k not in ("n_total", "n_lower", "n_higher")]
+        if len(ids) == 2:
+            break
     if len(ids) != 2:
         raise ValueError(f"analysis {result.get('analysis', '?')!r}: its result names no arms (config `arms`)")
     return [{"id": i, "label": i.capitalize()} for i in ids]
