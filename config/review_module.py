@@ -93,7 +93,8 @@ COMPUTED_COLUMNS = {"cumulative_dose_mg": ["rate_unit", "rate_mean", "hours_tota
 
 def computed_settings(config: Mapping[str, Any]) -> dict[str, float]:
     """What the computed column depends on in the configuration (a changed weight reruns its analyses)."""
-    return {"reference_weight_kg": _protocol(config, "reference_weight_kg")}
+    _protocol(config, "reference_weight_kg")  # present, or the error naming the key
+    return {"reference_weight_kg": config["protocol"]["reference_weight_kg"]["value"]}
 
 
 def computed_columns(table: pd.DataFrame, settings: Mapping[str, Any]) -> dict[str, list[float]]:

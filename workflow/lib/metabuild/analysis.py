@@ -299,7 +299,7 @@ def config_dependencies(name: str, spec: Mapping[str, Any], config: Mapping[str,
         labels = config.get("level_labels", {})
         dependencies["level_labels"] = {level: labels.get(level) for level in derived[moderator]["levels"]}
     if raw_columns & set(review.computed_column_inputs(config)):  # a computed column's own settings
-        dependencies["computed_settings"] = review.computed_settings(config)
+        dependencies.update(review.computed_settings(config) or {})
     if any(c.startswith(RISK_OF_BIAS_PREFIX) for c in raw_columns):  # the overall judgement's key domains
         dependencies["key_domains"] = list((config.get("risk_of_bias") or {}).get("key_domains", []))
     return dependencies
