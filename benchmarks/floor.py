@@ -71,7 +71,7 @@ def main() -> None:
         import yaml
         from snakemake.utils import validate
 
-        from metabuild import analysis, data, describe, tables
+        from metabuild import analysis, data, describe, review, tables
         from metabuild import workflow_support as ws
         from metabuild.figures import common, flow, forest, rob
         from metabuild.io import read_json, write_json, write_text
@@ -108,11 +108,10 @@ def main() -> None:
     for key in [k for k in TIMES if k.startswith("analysis:")]:
         TIMES.pop(key)
     with timed("descriptive"):
-        for topic, files in ws.DESCRIPTIVE_INPUTS.items():
+        topics = {**describe.TOPICS, **{name: entry[0] for name, entry in review.topics(config).items()}}
+        for topic, files in ws.descriptive_inputs(config).items():
             with timed(f"descriptive:{topic}"):
-                numbers, rows = describe.TOPICS[topic](
-                    dataset if files else None, ws.descriptive_settings(topic, config)
-                )
+                numbers, rows = topics[topic](dataset if files else None, ws.descriptive_settings(topic, config))
                 job = fake_job(
                     "describe",
                     [str(data_dir / f) for f in files],
@@ -146,7 +145,13 @@ def main() -> None:
             forest.forest_plot(results[name], res / "figures" / stem)
     with timed("figures:leave_one_out"):
         primary = results["primary"]
-        forest.leave_one_out_plot(primary["leave_one_out"], primary["pooled"], res / "figures" / "leave_one_out")
+        forest.leave_one_out_plot(
+            primary["leave_one_out"],
+            primary["pooled"],
+            res / "figures" / "leave_one_out",
+            measure=primary["measure"],
+            favours=review.favours(config),
+        )
     with timed("figures:risk_of_bias"):
         domains = dict(config["risk_of_bias"]["domains"])
         rows = describe.risk_of_bias_rows(
@@ -172,19 +177,19 @@ def main() -> None:
 
     # ---------------------------------------------------------------- tables, registry, report
     with timed("tables"):
-        protocol = config["protocol"]
-        frame = tables.table1(
-            dataset.studies,
-            dataset.pain_scores,
-            protocol["reference_weight_kg"]["value"],
-            protocol["high_dose_threshold_mg"]["value"],
-        )
-        write_text(res / "tables" / "table1.md", tables.markdown_table(frame, ["note"]))
+        table1, _, table1_settings = review.tables(config)["table1"]
+        frame, table1_notes = table1(dataset, table1_settings(config))
+        write_text(res / "tables" / "table1.md", tables.markdown_table(frame, table1_notes))
         write_text(res / "tables" / "table1.csv", frame.to_csv(index=False, lineterminator="\n"))
         grade = pd.read_csv(data_dir / "grade.csv", keep_default_na=False, na_values=[""])
         rob = pd.read_csv(data_dir / "risk_of_bias.csv", keep_default_na=False)
         frame, notes, numbers = tables.grade_profile(
-            grade, rob, results, config["grade"], config["risk_of_bias"]["key_domains"]
+            grade,
+            rob,
+            results,
+            config["grade"],
+            config["risk_of_bias"]["key_domains"],
+            measure_note=config.get("grade_note"),
         )
         write_text(res / "tables" / "table2_grade.md", tables.markdown_table(frame, notes))
         write_text(res / "tables" / "table2_grade.csv", frame.to_csv(index=False, lineterminator="\n"))
@@ -199,7 +204,7 @@ def main() -> None:
         from metabuild.prov import registry_to_prov
 
         sources = [res / "analyses" / f"{n}.json" for n in config["analyses"]]
-        sources += [res / "descriptive" / f"{t}.json" for t in [*ws.DESCRIPTIVE_INPUTS, "grade"]]
+        sources += [res / "descriptive" / f"{t}.json" for t in [*ws.descriptive_inputs(config), "grade"]]
         from metabuild.registry import resolve
 
         stored = build_registry(sources, data_dir / "published_values.csv")

@@ -231,7 +231,13 @@ def test_table1_escapes_data_and_keeps_the_citation(real_data):
     studies.loc[0, "label"] = PAYLOADS["html_event"]
     studies.loc[0, "treatment_description"] = PAYLOADS["typst_raw"]
     studies.loc[0, "regimen_text"] = PAYLOADS["svg_onload"]
-    frame = tables.table1(studies, real_data.pain_scores, 70, 200)
+    from types import SimpleNamespace
+
+    from metabuild import review
+
+    module = review.module({"review_module": "config/review_module.py"})
+    data = SimpleNamespace(studies=studies, pain_scores=real_data.pain_scores)
+    frame, _ = module.table1(data, {"reference_weight_kg": 70, "high_dose_threshold_mg": 200})
     doc = _pandoc_json(tables.markdown_table(frame))
     types = _inline_types(doc["blocks"], set())
     assert "Cite" in types  # the citation the code writes

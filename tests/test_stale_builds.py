@@ -105,7 +105,7 @@ def expected_jobs(before: dict, after: dict, attribute: str) -> dict[str, set[st
     }
     topics = {
         topic
-        for topic in workflow_support.DESCRIPTIVE_INPUTS
+        for topic in workflow_support.descriptive_inputs(after)
         if workflow_support.descriptive_settings(topic, before) != workflow_support.descriptive_settings(topic, after)
     }
     grade = {o["analysis"] for o in after["grade"].values()}

@@ -111,3 +111,24 @@ def test_i2():
     assert check_i2("3.0", 5, "0%") is None
     f = check_i2(20.0, 4, "70%")
     assert f is not None and f.expected == "80"
+
+
+def test_gate_checks_i2_from_q_only_where_i2_is_computed_from_q():
+    """The gate's I2-from-Q check holds for DerSimonian-Laird fits; an REML fit's I2 comes from
+    its own tau2 (metafor's rma), so the same Q and I2 are not a failure there."""
+    from metabuild.report import self_consistency
+
+    def entries(prefix: str, method: str) -> dict:
+        prov = {"params": {"spec": {"method": method}}}
+        values = {
+            "estimate": ("0.49", 0.49, "ratio"),
+            "q": ("152.23", 152.23, "statistic"),
+            "df": ("12", 12, "count"),
+            "i2": ("95.0%", 95.0, "i2"),
+        }
+        return {
+            f"{prefix}.{s}": {"text": t, "value": v, "kind": k, "provenance": prov} for s, (t, v, k) in values.items()
+        }
+
+    registry = {"numbers": {**entries("dl", "DL"), **entries("reml", "REML")}}
+    assert [f["key"] for f in self_consistency(registry)] == ["dl.i2"]

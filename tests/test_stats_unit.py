@@ -10,7 +10,6 @@ import pytest
 from scipy import stats
 
 from metabuild.stats.bias import begg_test, egger_test
-from metabuild.stats.dose import cumulative_dose_mg, dose_class
 from metabuild.stats.effects import log_risk_ratio, mean_difference, zero_cell_corrected
 from metabuild.stats.metareg import meta_regression, reml_tau2
 from metabuild.stats.pooling import (
@@ -228,6 +227,23 @@ TABLE1 = {  # study: (kwargs, expected mg, class)
     "mitchell": (dict(rate=0.6, rate_unit="mg/kg"), 42.0, "low"),
     "salas": (dict(rate=0.5, rate_unit="mg/kg/d", days=1), 35.0, "low"),
 }
+
+
+def _review_module():
+    """The ketamine review's own module (config/config.yaml: review_module), where the dose lives."""
+    from pathlib import Path
+
+    from metabuild import review
+
+    return review.module({"review_module": str(Path(__file__).resolve().parents[1] / "config" / "review_module.py")})
+
+
+def cumulative_dose_mg(*args, **kwargs):
+    return _review_module().cumulative_dose_mg(*args, **kwargs)
+
+
+def dose_class(*args, **kwargs):
+    return _review_module().dose_class(*args, **kwargs)
 
 
 @pytest.mark.parametrize("study", list(TABLE1))

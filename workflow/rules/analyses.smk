@@ -21,9 +21,12 @@ rule run_analysis:
         # ancient(): a data file is shared by many analyses; each job reruns when the
         # digest of the cells it reads (params.digest) changes, not when the file is touched.
         studies=ancient(data_file("studies.csv")),
-        outcomes=lambda w: ancient(data_file(ws.outcome_file(ANALYSES[w.analysis]))),
-        code=library("analysis", "stats/effects", "stats/pooling", "stats/metareg", "stats/bias",
-                     "stats/proportions", "stats/dose", "data", "registry"),
+        outcomes=lambda w: ancient(data_file(ws.outcome_file(ANALYSES[w.analysis], config))),
+        # read when an analysis filters or groups on a risk-of-bias judgement (the digest says which)
+        risk_of_bias=[ancient(data_file("risk_of_bias.csv"))] if "risk_of_bias.csv" in PRESENT_DATA else [],
+        code=library("analysis", "review", "stats/effects", "stats/pooling", "stats/metareg", "stats/bias",
+                     "stats/proportions", "data", "registry"),
+        review_code=REVIEW_CODE,
         script=job_script("run_analysis"),
     output:
         f"{RESULTS}/analyses/{{analysis}}.json",
@@ -39,16 +42,17 @@ rule run_analysis:
 rule describe:
     """Descriptive numbers of one topic (studies, flow, regimen, sample size, protocol)."""
     input:
-        data=lambda w: [ancient(data_file(f)) for f in ws.DESCRIPTIVE_INPUTS[w.topic]],
-        code=library("describe", "analysis", "registry", "stats/dose", "stats/power", "data"),
+        data=lambda w: [ancient(data_file(f)) for f in DESCRIPTIVE[w.topic]],
+        code=library("describe", "analysis", "review", "registry", "stats/power", "data"),
+        review_code=REVIEW_CODE,
         script=job_script("describe"),
     output:
         f"{RESULTS}/descriptive/{{topic}}.json",
     params:
         settings=lambda w: ws.descriptive_settings(w.topic, config),
-        digest=lambda w: ws.cells_digest(DATA, ws.DESCRIPTIVE_INPUTS[w.topic]),
+        digest=lambda w: ws.cells_digest(DATA, DESCRIPTIVE[w.topic]),
     wildcard_constraints:
-        topic="|".join(ws.DESCRIPTIVE_INPUTS),
+        topic="|".join(DESCRIPTIVE),
     log:
         f"{RESULTS}/logs/descriptive/{{topic}}.log",
     run:

@@ -52,7 +52,15 @@ DATA = ws.load_valid_dataset(DATA_DIR, extra=ws.extra_tables(config))
 ws.check_config_against_data(config, DATA)
 ws.check_study_sets(config, DATA)
 DIGESTS = ws.analysis_digests(ANALYSES, DATA, config)
-LIB = "workflow/lib/metabuild"
+# The workflow's own files, relative to the working directory: "." for the flagship review at the
+# top level, "../.." for a review built in its own folder (snakemake --directory reviews/<name>).
+ROOT = os.path.relpath(workflow.basedir)
+LIB = os.path.normpath(f"{ROOT}/workflow/lib/metabuild")
+# the review's own module (config review_module), an input of the jobs that use it
+REVIEW_CODE = [config["review_module"]] if config.get("review_module") else []
+# descriptive topics (the library's and the review module's) -> data cells read
+DESCRIPTIVE = ws.descriptive_inputs(config)
+PRESENT_DATA = ws.present_data_files(DATA_DIR)
 
 
 wildcard_constraints:
@@ -75,7 +83,7 @@ def library(*modules):
 
 def job_script(rule_name):
     """The script of a rule, declared as an input so that editing it reruns the rule's jobs."""
-    return f"workflow/scripts/{rule_name}.py"
+    return os.path.normpath(f"{ROOT}/workflow/scripts/{rule_name}.py")
 
 
 def run_job(rule_name, input, output, params, wildcards, log):

@@ -1,9 +1,16 @@
 # Figures: each its own job, drawn from analysis results (or data) as SVG + 300-dpi PNG.
 
 FIGURE_STEMS = {spec["figure"]: name for name, spec in ANALYSES.items() if spec.get("figure")}
+# the analysis whose leave-one-out the sensitivity figure shows (the first with leave_one_out: true)
+LEAVE_ONE_OUT = next((name for name, spec in ANALYSES.items() if spec.get("leave_one_out")), None)
 FIGURES = expand(
     f"{RESULTS}/figures/{{stem}}.{{ext}}",
-    stem=[*FIGURE_STEMS, "flow", "risk_of_bias", "leave_one_out"],
+    stem=[
+        *FIGURE_STEMS,
+        *(["flow"] if "study_flow.csv" in PRESENT_DATA else []),
+        "risk_of_bias",
+        *(["leave_one_out"] if LEAVE_ONE_OUT else []),
+    ],
     ext=["svg", "png"],
 )
 
@@ -34,10 +41,10 @@ rule forest_plot:
 
 
 rule leave_one_out_plot:
-    """Sensitivity analysis: the primary pooled estimate with each trial left out."""
+    """Sensitivity analysis: the pooled estimate of the analysis with leave_one_out: true, each trial left out."""
     input:
-        result=f"{RESULTS}/analyses/primary.json",
-        code=library("figures/forest", "figures/common"),
+        result=f"{RESULTS}/analyses/{LEAVE_ONE_OUT}.json",
+        code=library("figures/forest", "figures/common", "review"),
         script=job_script("leave_one_out_plot"),
     output:
         svg=report(

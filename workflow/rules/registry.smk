@@ -3,8 +3,8 @@
 
 NUMBER_SOURCES = [
     *expand(f"{RESULTS}/analyses/{{analysis}}.json", analysis=ANALYSES),
-    *expand(f"{RESULTS}/descriptive/{{topic}}.json", topic=ws.DESCRIPTIVE_INPUTS),
-    f"{RESULTS}/descriptive/grade.json",
+    *expand(f"{RESULTS}/descriptive/{{topic}}.json", topic=DESCRIPTIVE),
+    *([f"{RESULTS}/descriptive/grade.json"] if config.get("grade") else []),
 ]
 
 
@@ -36,7 +36,9 @@ rule sensitivity_plausible:
         f"{RESULTS}/reports/sensitivity_plausible.json",
     params:
         # the pain analyses' digests cover the cells and configuration they read
-        digest=lambda w: "|".join(DIGESTS[n] for n, s in ANALYSES.items() if s["outcome"] == "pain"),
+        digest=lambda w: "|".join(
+            DIGESTS[n] for n, s in ANALYSES.items() if ws.outcome_file(s, config) == "pain_scores.csv"
+        ),
         label=config.get("sensitivity", {}).get("label"),
     log:
         f"{RESULTS}/logs/sensitivity_plausible.log",
@@ -49,9 +51,9 @@ rule reproduction_report:
     input:
         numbers=f"{RESULTS}/numbers.json",
         published=data_file("published_values.csv"),
-        grade=data_file("grade.csv"),
+        grade=[data_file("grade.csv")] if "grade.csv" in PRESENT_DATA else [],
         # every data file: the report reads their `source` (reconstructed rows) and study ids
-        data=[data_file(f) for f in ws.DATA_FILES if f not in ("published_values.csv", "grade.csv")],
+        data=[data_file(f) for f in PRESENT_DATA if f not in ("published_values.csv", "grade.csv")],
         sensitivity=[f"{RESULTS}/reports/sensitivity_plausible.json"] if config.get("sensitivity") else [],
         code=library("report", "registry", "stats/consistency", "stats/power", "formatting", "tables"),
         script=job_script("reproduction_report"),

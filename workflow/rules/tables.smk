@@ -1,30 +1,40 @@
 # Tables: Markdown files (pipe tables) the manuscript includes, plus CSV for reuse.
 
-TABLES = expand(f"{RESULTS}/tables/{{table}}.md", table=["table1", "table2_grade", "table_s2_adverse_proportions"])
+# tables of study characteristics (the review module's, or config table1) -> data cells read
+STUDY_TABLES = ws.table_inputs(config)
+TABLES = expand(
+    f"{RESULTS}/tables/{{table}}.md",
+    table=[
+        *STUDY_TABLES,
+        *(["table2_grade"] if config.get("grade") else []),
+        *(["table_s2_adverse_proportions"] if any(s.get("proportions") for s in ANALYSES.values()) else []),
+    ],
+)
 
 
 rule table1:
-    """Table 1: characteristics of the included trials (with computed cumulative dose)."""
+    """A table of study characteristics (Table 1): the review module's, or config table1's columns."""
     input:
-        studies=ancient(data_file("studies.csv")),
-        pain_scores=ancient(data_file("pain_scores.csv")),
-        code=library("tables", "stats/dose"),
+        data=lambda w: [ancient(data_file(f)) for f in STUDY_TABLES[w.table]],
+        code=library("tables", "review"),
+        review_code=REVIEW_CODE,
         script=job_script("table1"),
     output:
-        md=f"{RESULTS}/tables/table1.md",
+        md=f"{RESULTS}/tables/{{table}}.md",
         csv=report(
-            f"{RESULTS}/tables/table1.csv",
+            f"{RESULTS}/tables/{{table}}.csv",
             caption="../report/table1.rst",
             category="Tables",
-            labels={"table": "table1"},
+            labels=lambda w: {"table": w.table},
         ),
     params:
-        # the two protocol constants the table uses, not the whole protocol (a change of the
-        # female-majority threshold has nothing to redo here)
-        protocol={k: config["protocol"][k] for k in ("reference_weight_kg", "high_dose_threshold_mg")},
-        digest=ws.cells_digest(DATA, ws.JOB_INPUTS["table1"]),
+        # what the table reads of the configuration (a change of another entry has nothing to redo here)
+        settings=lambda w: ws.table_settings(w.table, config),
+        digest=lambda w: ws.cells_digest(DATA, STUDY_TABLES[w.table]),
+    wildcard_constraints:
+        table="|".join(STUDY_TABLES) or "no-study-table",
     log:
-        f"{RESULTS}/logs/tables/table1.log",
+        f"{RESULTS}/logs/tables/{{table}}.log",
     run:
         run_job(rule, input, output, params, wildcards, log)
 
@@ -34,7 +44,7 @@ rule table2_grade:
     input:
         grade=data_file("grade.csv"),
         risk_of_bias=data_file("risk_of_bias.csv"),
-        results=[f"{RESULTS}/analyses/{o['analysis']}.json" for o in config["grade"].values()],
+        results=[f"{RESULTS}/analyses/{o['analysis']}.json" for o in config.get("grade", {}).values()],
         code=library("tables", "describe"),
         script=job_script("table2_grade"),
     output:
@@ -47,8 +57,9 @@ rule table2_grade:
         ),
         numbers=f"{RESULTS}/descriptive/grade.json",
     params:
-        outcomes=config["grade"],
+        outcomes=config.get("grade", {}),
         key_domains=config["risk_of_bias"]["key_domains"],
+        measure_note=config.get("grade_note"),
     log:
         f"{RESULTS}/logs/tables/table2_grade.log",
     run:

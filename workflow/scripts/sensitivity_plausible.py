@@ -16,6 +16,7 @@ from metabuild.analysis import run_analysis
 from metabuild.data import load_dataset
 from metabuild.io import write_json
 from metabuild.provenance import job_provenance
+from metabuild.review import continuous_outcomes
 from metabuild.sensitivity import alternative_pain_scores
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
@@ -28,8 +29,10 @@ plausible = pd.read_csv(snakemake.input.plausible, dtype={"timepoint": str})
 alternative.pain_scores, trials = alternative_pain_scores(dataset.pain_scores, plausible)
 labels = dataset.studies.set_index("study_id")["label"]
 rows = []
+# the analyses of the outcomes whose data file the alternative replaces
+replaced = {name for name, o in continuous_outcomes(config).items() if o["file"] == "pain_scores.csv"}
 for name, spec in config["analyses"].items():
-    if spec["outcome"] != "pain":
+    if spec["outcome"] not in replaced:
         continue
     pair = {
         label: run_analysis(name, spec, data, config) for label, data in (("data", dataset), ("plausible", alternative))

@@ -1,22 +1,20 @@
-"""Snakemake script: Table 1, characteristics of the included trials."""
+"""Snakemake script: a table of study characteristics (the review module's, or config ``table1``)."""
 
+from metabuild import review
 from metabuild.data import load_dataset
 from metabuild.io import write_text
-from metabuild.tables import markdown_table, table1
+from metabuild.tables import characteristics_table, markdown_table
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake)
 
-protocol = snakemake.params.protocol
-data = load_dataset(snakemake.config["data_dir"])
-frame = table1(
-    data.studies,
-    data.pain_scores,
-    protocol["reference_weight_kg"]["value"],
-    protocol["high_dose_threshold_mg"]["value"],
-)
-note = (
-    "Cumulative dose for a reference patient of the stated weight, computed from each regimen; "
-    "high dose when at or above the protocol threshold."
-)
-write_text(snakemake.output.md, markdown_table(frame, [note]))
+config = snakemake.config
+data = load_dataset(config["data_dir"])
+name = snakemake.wildcards.table
+own = review.tables(config)
+if name in own:
+    frame, notes = own[name][0](data, snakemake.params.settings)
+else:
+    settings = snakemake.params.settings
+    frame, notes = characteristics_table(data.studies, settings["columns"]), settings.get("notes", [])
+write_text(snakemake.output.md, markdown_table(frame, notes))
 write_text(snakemake.output.csv, frame.to_csv(index=False, lineterminator="\n"))

@@ -18,7 +18,13 @@ grade = pd.read_csv(snakemake.input.grade, keep_default_na=False, na_values=[""]
 rob = pd.read_csv(snakemake.input.risk_of_bias, keep_default_na=False)
 results = {r["analysis"]: r for r in map(read_json, snakemake.input.results)}
 frame, notes, numbers = grade_profile(
-    grade, rob, results, snakemake.params.outcomes, snakemake.params.key_domains, grade_path=snakemake.input.grade
+    grade,
+    rob,
+    results,
+    snakemake.params.outcomes,
+    snakemake.params.key_domains,
+    grade_path=snakemake.input.grade,
+    measure_note=snakemake.params.measure_note,
 )
 write_text(snakemake.output.md, markdown_table(frame, notes))
 write_text(snakemake.output.csv, frame.to_csv(index=False, lineterminator="\n"))

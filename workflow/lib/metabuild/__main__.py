@@ -1,6 +1,6 @@
 """Command line: ``python -m metabuild <command>`` (or the ``metabuild`` script).
 
-Each command lives in its own module of :mod:`metabuild.audit` exposing ``HELP``,
+Each command lives in its own module (of :mod:`metabuild.audit`, or :mod:`metabuild.scaffold`) exposing ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``; add a command by adding its module name to
 ``COMMANDS``.
 """
@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "diff": "metabuild.audit.diff",
     "replay": "metabuild.audit.replay",
     "revision": "metabuild.audit.revision",
+    "new": "metabuild.scaffold",
 }
 
 

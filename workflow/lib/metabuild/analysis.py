@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metabuild import review
 from metabuild.registry import study_list
 from metabuild.stats import effects
 
@@ -34,36 +35,25 @@ _OPERATORS = {
     "in": lambda series, values: series.isin(values),
 }
 
-ARMS = ("ketamine", "control")
-
-#: columns of the study table that feed each computed column
-COMPUTED_COLUMN_INPUTS = {
-    "cumulative_dose_mg": ["rate_unit", "rate_mean", "hours_total", "days", "rate_cap_mg_per_h"],
-}
+#: the prefix of a study attribute that names a risk-of-bias judgement (``risk_of_bias.<domain>``,
+#: ``risk_of_bias.overall`` derived from the key domains)
+RISK_OF_BIAS_PREFIX = "risk_of_bias."
 
 
-def study_table(studies: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
-    """The study table with computed columns (cumulative dose) and derived attributes.
+def study_table(
+    studies: pd.DataFrame, config: Mapping[str, Any], risk_of_bias: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The study table with the review's computed columns (config ``review_module``), derived
+    attributes and, given the risk-of-bias table, one ``risk_of_bias.<domain>`` column per domain
+    with ``risk_of_bias.overall`` derived from config ``risk_of_bias.key_domains``.
 
     Derived attributes (``config["derived_attributes"]``) compare one column with a value
     and map True/False to the configured level names. A study whose column is missing
     gets no level (NaN) and therefore enters no subgroup of that attribute.
     """
-    from metabuild.stats.dose import cumulative_dose_mg
-
-    table = studies.copy()
-    weight = float(config["protocol"]["reference_weight_kg"]["value"])
-    table["cumulative_dose_mg"] = [
-        cumulative_dose_mg(
-            rate=row.rate_mean,
-            rate_unit=row.rate_unit,
-            hours_total=row.hours_total,
-            days=row.days,
-            weight_kg=weight,
-            cap_mg_per_h=None if pd.isna(row.rate_cap_mg_per_h) else row.rate_cap_mg_per_h,
-        )
-        for row in table.itertuples()
-    ]
+    table = review.add_computed_columns(studies.copy(), config)
+    if risk_of_bias is not None:
+        table = add_risk_of_bias(table, risk_of_bias, (config.get("risk_of_bias") or {}).get("key_domains", []))
     for name, rule in config.get("derived_attributes", {}).items():
         column = table[rule["column"]]
         result = _OPERATORS[rule["op"]](column, rule["value"])
@@ -74,45 +64,94 @@ def study_table(studies: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFram
     return table
 
 
+def derive_overall(judgements: Mapping[str, str], key_domains: list[str]) -> str:
+    """Overall risk of bias from the key domains (Cochrane): high if any is high, else
+    unclear if any is unclear, else low."""
+    levels = [judgements.get(d, "unclear") for d in key_domains]
+    if "high" in levels:
+        return "high"
+    if "unclear" in levels:
+        return "unclear"
+    return "low"
+
+
+def add_risk_of_bias(table: pd.DataFrame, rob: pd.DataFrame, key_domains: list[str]) -> pd.DataFrame:
+    """``table`` with a ``risk_of_bias.<domain>`` column per domain of ``rob`` and
+    ``risk_of_bias.overall`` derived from ``key_domains``."""
+    judgements = rob[rob["domain"] != "overall"].pivot(index="study_id", columns="domain", values="judgement")
+    for domain in judgements.columns:
+        table[RISK_OF_BIAS_PREFIX + domain] = table["study_id"].map(judgements[domain])
+    overall = {
+        sid: derive_overall(dict(zip(g["domain"], g["judgement"], strict=True)), list(key_domains))
+        for sid, g in rob.groupby("study_id")
+    }
+    table[RISK_OF_BIAS_PREFIX + "overall"] = table["study_id"].map(overall)
+    return table
+
+
 def attribute_columns(name: str, config: Mapping[str, Any]) -> list[str]:
-    """Raw study-table columns that an attribute (raw, computed or derived) depends on."""
+    """Study-table columns that an attribute (raw, computed, derived or a risk-of-bias
+    judgement) depends on."""
     derived = config.get("derived_attributes", {})
     if name in derived:
         return attribute_columns(derived[name]["column"], config)
-    if name in COMPUTED_COLUMN_INPUTS:
-        return list(COMPUTED_COLUMN_INPUTS[name])
+    computed = review.computed_column_inputs(config)
+    if name in computed:
+        return list(computed[name])
     return [name]
 
 
 def _filter_studies(table: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
     mask = pd.Series(True, index=table.index)
     for column, wanted in (where or {}).items():
+        if column not in table.columns:
+            raise KeyError(
+                f"where: {column!r} is not a study attribute (a column of studies.csv, a computed or derived "
+                "attribute, or risk_of_bias.<domain>)"
+            )
         values = wanted if isinstance(wanted, list) else [wanted]
         mask &= table[column].isin(values)
     return table[mask]
 
 
-def _outcome_rows(data: Any, spec: Mapping[str, Any]) -> tuple[str, pd.DataFrame]:
-    """The data file and its rows holding the analysis' outcome."""
-    if spec["outcome"] == "pain":
-        rows = data.pain_scores
+def _uses_risk_of_bias(spec: Mapping[str, Any]) -> bool:
+    attributes = list(spec.get("where") or {}) + ([spec["moderator"]] if spec.get("moderator") else [])
+    return any(str(a).startswith(RISK_OF_BIAS_PREFIX) for a in attributes)
+
+
+def _outcome_rows(data: Any, spec: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The data file and its rows holding the analysis' outcome (config ``outcomes``: a continuous
+    outcome's file and window column; otherwise a binary outcome of binary_outcomes.csv)."""
+    declared = review.outcome_spec(config, spec["outcome"])
+    if declared["type"] == "continuous":
+        file = declared["file"]
+        rows = data.table(file.removesuffix(".csv"))
+        if "outcome" in rows.columns:
+            rows = rows[rows["outcome"] == spec["outcome"]]
         timepoint = spec.get("timepoint", "primary")
         if timepoint == "primary":
             rows = rows[rows["primary"].astype(bool)]
         else:
-            rows = rows[rows["window_weeks"] == int(timepoint)]
-        return "pain_scores.csv", rows
+            rows = rows[rows[declared["window_column"]] == int(timepoint)]
+        return file, rows
     rows = data.binary_outcomes
     return "binary_outcomes.csv", rows[rows["outcome"] == spec["outcome"]]
 
 
-def _wide(rows: pd.DataFrame, value_columns: list[str]) -> pd.DataFrame:
+def _wide(rows: pd.DataFrame, value_columns: list[str], arms: tuple[str, str]) -> pd.DataFrame:
     """One row per study with ``<column>_<arm>`` columns (studies lacking an arm dropped)."""
     parts = []
-    for arm in ARMS:
+    for arm in arms:
         part = rows[rows["arm"] == arm].set_index("study_id")[value_columns + ["_row"]]
         parts.append(part.add_suffix(f"_{arm}"))
-    return pd.concat(parts, axis=1, join="inner")
+    wide = pd.concat(parts, axis=1, join="inner")
+    wide.attrs["arms"] = tuple(arms)
+    return wide
+
+
+def _arms(wide: pd.DataFrame) -> tuple[str, str]:
+    """(intervention, comparator) arm ids of a wide table (:func:`_wide` records them)."""
+    return wide.attrs["arms"]
 
 
 def _measure(measure: str) -> Any:
@@ -125,13 +164,14 @@ def _measure(measure: str) -> Any:
 def _study_effects(wide: pd.DataFrame, measure: str) -> effects.EffectSizes:
     """Study effects of ``measure`` (metabuild.stats.measures.MEASURES: the one table of measures)."""
     m = _measure(measure)
+    t, c = _arms(wide)
     if m.data == "continuous":
-        columns = ("mean_ketamine", "sd_ketamine", "n_ketamine", "mean_control", "sd_control", "n_control")
+        columns = (f"mean_{t}", f"sd_{t}", f"n_{t}", f"mean_{c}", f"sd_{c}", f"n_{c}")
     elif m.data == "binary":
-        columns = ("events_ketamine", "n_ketamine", "events_control", "n_control")
+        columns = (f"events_{t}", f"n_{t}", f"events_{c}", f"n_{c}")
     else:
         raise ValueError(f"measure {measure!r} is a single-group measure; an analysis compares two arms")
-    return m.effects(*(wide[c] for c in columns))
+    return m.effects(*(wide[col] for col in columns))
 
 
 def _stata_rr(measure: str, spec: Mapping[str, Any]) -> bool:
@@ -147,11 +187,12 @@ def _fit(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> dict:
 
     m = _measure(measure)
     if _stata_rr(measure, spec):
+        t, c = _arms(wide)
         result = pooling.rr_random_effects(
-            wide["events_ketamine"],
-            wide["n_ketamine"],
-            wide["events_control"],
-            wide["n_control"],
+            wide[f"events_{t}"],
+            wide[f"n_{t}"],
+            wide[f"events_{c}"],
+            wide[f"n_{c}"],
             heterogeneity=spec.get("rr_heterogeneity", "mh"),
         ).to_dict()
     else:
@@ -198,20 +239,21 @@ def _pool(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> tuple[di
             )
         studies.append(entry)
     result.pop("weights")
-    # trials whose own CI lies wholly on the side favouring ketamine (lower pain, higher response
-    # for responders is "favouring" too, so count by the side away from the null of the measure)
+    # trials whose own CI lies wholly on one side of the null of the measure (below: lower pain
+    # or risk in the intervention arm; above: higher)
     null = _measure(measure).null
     result["n_lower"] = sum(1 for s in studies if s["ci_upper"] is not None and s["ci_upper"] < null)
     result["n_higher"] = sum(1 for s in studies if s["ci_lower"] is not None and s["ci_lower"] > null)
-    result["n_ketamine"] = int(wide["n_ketamine"].sum())
-    result["n_control"] = int(wide["n_control"].sum())
+    t, c = _arms(wide)
+    result[f"n_{t}"] = int(wide[f"n_{t}"].sum())
+    result[f"n_{c}"] = int(wide[f"n_{c}"].sum())
     if _measure(measure).data == "binary":
-        result["events_ketamine"] = int(wide["events_ketamine"].sum())
-        result["events_control"] = int(wide["events_control"].sum())
-        result["percent_ketamine"] = 100 * result["events_ketamine"] / result["n_ketamine"]
-        result["percent_control"] = 100 * result["events_control"] / result["n_control"]
-        result["events_total"] = result["events_ketamine"] + result["events_control"]
-        result["n_total"] = result["n_ketamine"] + result["n_control"]
+        result[f"events_{t}"] = int(wide[f"events_{t}"].sum())
+        result[f"events_{c}"] = int(wide[f"events_{c}"].sum())
+        result[f"percent_{t}"] = 100 * result[f"events_{t}"] / result[f"n_{t}"]
+        result[f"percent_{c}"] = 100 * result[f"events_{c}"] / result[f"n_{c}"]
+        result["events_total"] = result[f"events_{t}"] + result[f"events_{c}"]
+        result["n_total"] = result[f"n_{t}"] + result[f"n_{c}"]
     return result, studies
 
 
@@ -234,10 +276,10 @@ def analysis_rows(
 
     ``table`` is :func:`study_table`'s result, when the caller already has it.
     """
-    if table is None:
-        table = study_table(data.studies, config)
+    if table is None or (_uses_risk_of_bias(spec) and RISK_OF_BIAS_PREFIX + "overall" not in table.columns):
+        table = study_table(data.studies, config, data.risk_of_bias if _uses_risk_of_bias(spec) else None)
     table = _filter_studies(table, spec.get("where", {}))
-    outcome_file, rows = _outcome_rows(data, spec)
+    outcome_file, rows = _outcome_rows(data, spec, config)
     rows = rows[rows["study_id"].isin(table["study_id"])]
     used_columns = ["study_id", "label"]
     for column in list(spec.get("where", {})) + ([spec["moderator"]] if spec.get("moderator") else []):
@@ -269,8 +311,10 @@ def config_dependencies(name: str, spec: Mapping[str, Any], config: Mapping[str,
     if moderator in derived:
         labels = config.get("level_labels", {})
         dependencies["level_labels"] = {level: labels.get(level) for level in derived[moderator]["levels"]}
-    if raw_columns & set(COMPUTED_COLUMN_INPUTS):  # a computed column (the cumulative dose) needs the weight
-        dependencies["reference_weight_kg"] = config["protocol"]["reference_weight_kg"]["value"]
+    if raw_columns & set(review.computed_column_inputs(config)):  # a computed column's own settings
+        dependencies.update(review.computed_settings(config) or {})
+    if any(c.startswith(RISK_OF_BIAS_PREFIX) for c in raw_columns):  # the overall judgement's key domains
+        dependencies["key_domains"] = list((config.get("risk_of_bias") or {}).get("key_domains", []))
     return dependencies
 
 
@@ -302,7 +346,7 @@ def run_analysis(name: str, spec: Mapping[str, Any], data: Any, config: Mapping[
     table, outcome_file, rows, used_columns = analysis_rows(name, spec, data, config)
     measure = spec["measure"]
     value_columns = ["n", "mean", "sd"] if _measure(measure).data == "continuous" else ["n", "events"]
-    wide = _wide(rows, value_columns)
+    wide = _wide(rows, value_columns, review.arm_ids(config))
     labels = table.set_index("study_id")["label"]
     wide.insert(0, "label", labels.reindex(wide.index))
     if wide.empty:
@@ -315,6 +359,8 @@ def run_analysis(name: str, spec: Mapping[str, Any], data: Any, config: Mapping[
         "timepoint": spec.get("timepoint"),
         "measure": measure,
         "method": spec.get("method", "DL"),
+        "arms": [{"id": arm.id, "label": arm.label} for arm in review.arms(config)],
+        "favours": list(review.favours(config)),
         "studies": studies,
         "pooled": pooled,
         "data_rows": {
@@ -340,7 +386,17 @@ def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
     from metabuild.stats.metareg import meta_regression
 
     level_of = table.set_index("study_id")[moderator].reindex(wide.index)
-    rule = config["derived_attributes"][moderator]
+    rule = config.get("derived_attributes", {}).get(moderator)
+    if rule is None and pd.api.types.is_numeric_dtype(level_of) and not pd.api.types.is_bool_dtype(level_of):
+        return {"metareg": _continuous_metareg(wide, level_of, moderator, measure)}
+    if rule is None:  # a categorical study attribute (a column, a risk-of-bias judgement): its levels as found
+        rule = {"levels": [str(v) for v in sorted(level_of.dropna().astype(str).unique())]}
+        level_of = level_of.map(lambda v: None if pd.isna(v) else str(v))
+        if len(rule["levels"]) != 2:
+            raise ValueError(
+                f"moderator {moderator!r}: {len(rule['levels'])} levels among the studies with data "
+                f"({', '.join(rule['levels'])}); a subgroup comparison needs two (declare a derived attribute)"
+            )
     level_order = list(rule["levels"])
     labels = {level: level_label(level, rule, config) for level in rule["levels"]}
     subgroups = []
@@ -361,6 +417,20 @@ def _subgroups(wide, table, moderator, measure, spec, config) -> dict:
     else:
         metareg.update(p=None, note="moderator has a single level among studies with data")
     return {"subgroups": subgroups, "metareg": metareg}
+
+
+def _continuous_metareg(wide: pd.DataFrame, values: pd.Series, moderator: str, measure: str) -> dict[str, Any]:
+    """Random-effects meta-regression on a numeric study attribute (its slope per unit)."""
+    from metabuild.stats.metareg import meta_regression
+
+    es = _study_effects(wide, measure)
+    known = es.kept & values.notna().to_numpy()
+    fit = meta_regression(es.yi[known], es.vi[known], values[known].astype(float).to_numpy())
+    out: dict[str, Any] = {"moderator": moderator, "continuous": True, **_plain_dict(fit)}
+    out["p"] = _plain(fit.moderator_p)
+    out["slope"], out["intercept"] = out["coef"][1], out["coef"][0]
+    out["slope_ci_lower"], out["slope_ci_upper"] = out["ci_lower"][1], out["ci_upper"][1]
+    return out
 
 
 def level_label(level: str, rule: Mapping[str, Any], config: Mapping[str, Any]) -> str:
@@ -391,11 +461,12 @@ def _leave_one_out(wide, measure, spec) -> list[dict]:
     from metabuild.stats import sensitivity
 
     if _stata_rr(measure, spec):
+        t, c = _arms(wide)
         fits = sensitivity.leave_one_out_rr(
-            wide["events_ketamine"],
-            wide["n_ketamine"],
-            wide["events_control"],
-            wide["n_control"],
+            wide[f"events_{t}"],
+            wide[f"n_{t}"],
+            wide[f"events_{c}"],
+            wide[f"n_{c}"],
             heterogeneity=spec.get("rr_heterogeneity", "mh"),
         )
     else:
@@ -437,7 +508,7 @@ def _proportions(wide) -> dict:
     from metabuild.stats import proportions
 
     out = {}
-    for arm in ARMS:
+    for arm in _arms(wide):
         fit = proportions.pooled_proportion(wide[f"events_{arm}"].to_numpy(), wide[f"n_{arm}"].to_numpy())
         out[arm] = _plain_dict(fit)
     return out
@@ -457,12 +528,12 @@ POOLED_STATS = {
     "tau2": "tau2",
     "i2": "i2",
     "k": "count",
-    "n_ketamine": "count",
-    "n_control": "count",
-    "events_ketamine": "count",
-    "events_control": "count",
-    "percent_ketamine": "percent",
-    "percent_control": "percent",
+    "n_{intervention}": "count",
+    "n_{comparator}": "count",
+    "events_{intervention}": "count",
+    "events_{comparator}": "count",
+    "percent_{intervention}": "percent",
+    "percent_{comparator}": "percent",
     "events_total": "count",
     "n_total": "count",
     "n_lower": "count",
@@ -474,9 +545,11 @@ def analysis_numbers(result: Mapping[str, Any]) -> dict[str, dict]:
     """The registry numbers an analysis contributes: key -> {value, kind, measure}."""
     name, measure = result["analysis"], result["measure"]
     numbers: dict[str, dict] = {}
+    intervention, comparator = (arm["id"] for arm in result["arms"])
+    stats = {s.format(intervention=intervention, comparator=comparator): k for s, k in POOLED_STATS.items()}
 
     def add(prefix: str, pooled: Mapping[str, Any]) -> None:
-        for stat, kind in POOLED_STATS.items():
+        for stat, kind in stats.items():
             if stat in pooled and pooled[stat] is not None:
                 k = "ratio" if (_measure(measure).ratio and kind == "estimate") else kind
                 numbers[f"{prefix}.{stat}"] = {"value": pooled[stat], "kind": k}
@@ -497,6 +570,10 @@ def analysis_numbers(result: Mapping[str, Any]) -> dict[str, dict]:
         numbers[f"{name}.weeks"] = {"value": result["timepoint"], "kind": "count"}
     if result.get("metareg", {}).get("p") is not None:
         numbers[f"{name}.metareg.p"] = {"value": result["metareg"]["p"], "kind": "p"}
+    if result.get("metareg", {}).get("continuous"):
+        for stat in ("slope", "slope_ci_lower", "slope_ci_upper", "intercept"):
+            numbers[f"{name}.metareg.{stat}"] = {"value": result["metareg"][stat], "kind": "estimate", "decimals": 4}
+        numbers[f"{name}.metareg.tau2"] = {"value": result["metareg"]["tau2"], "kind": "tau2", "decimals": 4}
     for test in ("begg", "egger"):
         p = result.get("bias_tests", {}).get(test, {}).get("p_cc" if test == "begg" else "p")
         if p is not None:

@@ -27,7 +27,7 @@ Validation happens in three layers:
    primary-key uniqueness, duplicate rows, blank rows, missing and extra cells;
 3. cross-file (hand-written, only for files that passed 1 and 2): study ids exist in studies.csv,
    events <= n, n per arm <= the number randomised to that arm, both arms present for every
-   time point and outcome (a binary outcome may have its ketamine arm alone), exactly one
+   time point and outcome (a binary outcome may have its intervention arm alone), exactly one
    primary time point per study and arm (the same for both
    arms), one time point per week and per pooling window in each study arm, the same weeks and
    window in both arms of a time point, and a risk-of-bias row for every study and domain.
@@ -80,6 +80,10 @@ FILES: dict[str, str] = {
     "published_values": "published_values.csv",
 }
 
+#: tables whose file may hold a header alone (the values a published version printed: none yet)
+MAY_BE_EMPTY = frozenset({"published_values"})
+_NO_ROWS = "file has a header but no data rows"
+
 #: ids that become parts of file names or registry keys must match this.
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -92,7 +96,17 @@ _BOM = b"\xef\xbb\xbf"
 MAX_NUMBER_CHARS = 40
 #: how much of a bad cell a message quotes
 _QUOTE_CHARS = 60
-_ARM_N_COLUMN = {"ketamine": "n_ketamine", "control": "n_control"}
+
+
+def _arms(schemas: dict[str, dict]) -> tuple[str, str]:
+    """(intervention, comparator): the ``arm`` field's enum of an outcome file's schema, in that
+    order (the review's data schemas declare its arms; studies.csv has ``n_<arm>`` columns)."""
+    for name in ("binary_outcomes", "pain_scores"):
+        if name in schemas:
+            enum = _fields(schemas[name]).get("arm", {}).get("constraints", {}).get("enum", [])
+            if len(enum) == 2:
+                return enum[0], enum[1]
+    raise ValueError("data/schemas: the `arm` field of the outcome files must list the two arms (intervention first)")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -140,6 +154,12 @@ class DataValidationError(Exception):
 
 def _default_schema_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "schemas"
+
+
+def present(name: str, schema_dir: Path) -> bool:
+    """Whether the review has table ``name``: every table but ``studies`` is optional, and a
+    review has it when it has its schema (``data/schemas/<name>.schema.json``)."""
+    return name == "studies" or (Path(schema_dir) / f"{name}.schema.json").exists()
 
 
 def load_schema(name: str, schema_dir: Path) -> dict[str, Any]:
@@ -308,7 +328,7 @@ def _read_table(path: Path, fname: str, fields: dict[str, dict]) -> tuple[list[P
     if problems:
         return problems, []
     if len(rows) < 2:
-        return [Problem(fname, None, None, "file has a header but no data rows", "at least one data row")], []
+        return [Problem(fname, None, None, _NO_ROWS, "at least one data row")], []
     for i, cells in enumerate(rows[1:], start=2):
         for name, value in zip(header, cells, strict=False):
             bad = forbidden_character(value)
@@ -517,7 +537,7 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
                 study = by_id.get(r["study_id"])
                 if study is None:
                     continue
-                ncol = _ARM_N_COLUMN[r["arm"]]
+                ncol = f"n_{r['arm']}"
                 if int(r["n"]) > int(study[ncol]):
                     problems.append(
                         Problem(
@@ -530,16 +550,17 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
                         )
                     )
 
-    # both arms for each (study, timepoint) and (study, outcome); a binary outcome may have a
-    # ketamine row alone (an incidence a trial reports only under ketamine, as Table 1 prints
-    # some): it is tabulated, and analyses comparing arms leave that study out
+    # both arms for each (study, timepoint) and (study, outcome); a binary outcome may have an
+    # intervention row alone (an incidence a trial reports only under the intervention): it is
+    # tabulated, and analyses comparing arms leave that study out
+    intervention, comparator = _arms(schemas) if {"binary_outcomes", "pain_scores"} & schemas.keys() else ("", "")
     for t, what in (("pain_scores", "timepoint"), ("binary_outcomes", "outcome")):
         groups: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
         for r in tables.get(t) or []:
             groups[(r["study_id"], r[what])][r["arm"]] = r
         for (sid, key), arms in groups.items():
-            for arm, other in (("ketamine", "control"), ("control", "ketamine")):
-                if t == "binary_outcomes" and arm == "ketamine":
+            for arm, other in ((intervention, comparator), (comparator, intervention)):
+                if t == "binary_outcomes" and arm == intervention:
                     continue
                 if arm in arms and other not in arms:
                     problems.append(
@@ -548,7 +569,7 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
                             arms[arm][ROW_COLUMN],
                             "arm",
                             f'study "{sid}", {what} "{key}" has a {arm} row but no {other} row',
-                            f"a ketamine and a control row for each study and {what}",
+                            f"a {intervention} and a {comparator} row for each study and {what}",
                         )
                     )
 
@@ -585,21 +606,21 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
             if len(prim) == 1:
                 primary_tp[sid][arm] = prim[0]
         for sid, arms in primary_tp.items():
-            k, c = arms.get("ketamine"), arms.get("control")
+            k, c = arms.get(intervention), arms.get(comparator)
             if k and c and k["timepoint"] != c["timepoint"]:
                 problems.append(
                     Problem(
                         names["pain_scores"],
                         c[ROW_COLUMN],
                         "primary",
-                        f'study "{sid}": the primary time point of the control arm ("{c["timepoint"]}") '
-                        f'differs from the ketamine arm ("{k["timepoint"]}", row {k[ROW_COLUMN]})',
+                        f'study "{sid}": the primary time point of the {comparator} arm ("{c["timepoint"]}") '
+                        f'differs from the {intervention} arm ("{k["timepoint"]}", row {k[ROW_COLUMN]})',
                         "the same primary time point in both arms",
                     )
                 )
 
     if pain is not None:
-        problems += _time_point_problems(pain, names["pain_scores"])
+        problems += _time_point_problems(pain, names["pain_scores"], (intervention, comparator))
     problems += _flow_against_studies(tables, names)
 
     # every study has every risk-of-bias domain
@@ -622,7 +643,7 @@ def _cross_file(tables: dict[str, list[dict]], names: dict[str, str], schemas: d
     return problems
 
 
-def _time_point_problems(pain: list[dict], fname: str) -> list[Problem]:
+def _time_point_problems(pain: list[dict], fname: str, arm_ids: tuple[str, str]) -> list[Problem]:
     """One time point per week and per pooling window in each study arm (an analysis of one
     window pools one row per arm), and the same weeks and window in both arms of a time point."""
     problems: list[Problem] = []
@@ -647,7 +668,7 @@ def _time_point_problems(pain: list[dict], fname: str) -> list[Problem]:
     for r in pain:
         arms[(r["study_id"], r["timepoint"])][r["arm"]] = r
     for (sid, timepoint), pair in arms.items():
-        k, c = pair.get("ketamine"), pair.get("control")
+        k, c = pair.get(arm_ids[0]), pair.get(arm_ids[1])
         if not (k and c):
             continue
         for column in ("weeks", "window_weeks"):
@@ -659,8 +680,8 @@ def _time_point_problems(pain: list[dict], fname: str) -> list[Problem]:
                         fname,
                         c[ROW_COLUMN],
                         column,
-                        f'study "{sid}", time point "{timepoint}": {column} is "{cv}" in the control arm but '
-                        f'"{kv}" in the ketamine arm (row {k[ROW_COLUMN]})',
+                        f'study "{sid}", time point "{timepoint}": {column} is "{cv}" in the {arm_ids[1]} arm but '
+                        f'"{kv}" in the {arm_ids[0]} arm (row {k[ROW_COLUMN]})',
                         f"the same {column} in both arms of a time point",
                     )
                 )
@@ -723,8 +744,13 @@ def validate_dataset(data_dir: Path, schema_dir: Path | None = None) -> None:
     for name, filename in FILES.items():
         path = data_dir / filename
         fname = names[name] = _display(path)
+        if not present(name, schema_dir):
+            continue
         schema = schemas[name] = load_schema(name, schema_dir)
         file_problems, rows = _read_table(path, fname, _fields(schema))
+        if name in MAY_BE_EMPTY and [p.message for p in file_problems] == [_NO_ROWS]:
+            clean[name] = []  # a review nothing has been published about yet: a header alone is valid
+            continue
         if not rows:  # unreadable: row-level checks would only repeat the same problem
             problems += file_problems
             continue
@@ -749,7 +775,7 @@ def validate_table(path: Path, name: str, schema_dir: Path) -> None:
     if rows:
         problems += _frictionless_problems(path, fname, schema, {(p.row, p.column) for p in problems})
         if not problems and name == "pain_scores":
-            problems += _time_point_problems(_records(rows), fname)
+            problems += _time_point_problems(_records(rows), fname, _arms({name: schema}))
     if problems:
         raise DataValidationError(problems)
 
@@ -812,6 +838,11 @@ def load_dataset(data_dir: Path, schema_dir: Path | None = None) -> Dataset:
     files: dict[str, Path] = {}
     for name, filename in FILES.items():
         path = files[name] = data_dir / filename
+        if not present(name, schema_dir):  # a table this review does not have: empty
+            tables[name] = pd.DataFrame(
+                {"study_id": pd.Series([], dtype="str"), ROW_COLUMN: pd.Series([], dtype="int64")}
+            )
+            continue
         raw = pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", skip_blank_lines=False
         )

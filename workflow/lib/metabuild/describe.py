@@ -29,32 +29,26 @@ def _rows(frame: pd.DataFrame) -> list[int]:
 
 
 def studies(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
+    """Trial and participant counts. ``settings["arms"]`` names the two arms (the studies.csv
+    columns ``n_<arm>``); trial-size and age summaries when the columns exist."""
     s = data.studies
+    intervention, comparator = settings["arms"]
+    arm_n = s[[f"n_{intervention}", f"n_{comparator}"]]
     # participants per trial: both arms of a parallel trial; in a crossover trial every patient
     # receives both treatments, so the larger arm count is the number of patients
-    crossover = s["design"] == "crossover"
-    size = (s["n_ketamine"] + s["n_control"]).where(~crossover, s[["n_ketamine", "n_control"]].max(axis=1))
-    pain = data.pain_scores
-    with_primary = pain[pain["primary"].astype(bool)]["study_id"].unique()
+    crossover = s["design"] == "crossover" if "design" in s else pd.Series(False, index=s.index)
+    size = arm_n.sum(axis=1).where(~crossover, arm_n.max(axis=1))
     numbers = {
         "studies.count": _num(len(s), "count"),
         "studies.participants": _num(int(size.sum()), "count"),
-        "studies.n_ketamine": _num(int(s["n_ketamine"].sum()), "count"),
-        "studies.n_control": _num(int(s["n_control"].sum()), "count"),
+        f"studies.n_{intervention}": _num(int(arm_n.iloc[:, 0].sum()), "count"),
+        f"studies.n_{comparator}": _num(int(arm_n.iloc[:, 1].sum()), "count"),
         "studies.median_size": _num(float(size.median()), "median", 0 if size.median() % 1 == 0 else 1),
         "studies.min_size": _num(int(size.min()), "count"),
         "studies.max_size": _num(int(size.max()), "count"),
-        "studies.count_neuropathic": _num(int((s["pain_type"] == "neuropathic").sum()), "count"),
-        "studies.count_mixed": _num(int((s["pain_type"] == "mixed").sum()), "count"),
-        "studies.count_nonneuropathic": _num(int(s["pain_type"].isin(["nociplastic", "nociceptive"]).sum()), "count"),
-        "studies.count_nociplastic": _num(int((s["pain_type"] == "nociplastic").sum()), "count"),
-        "studies.count_nociceptive": _num(int((s["pain_type"] == "nociceptive").sum()), "count"),
-        "studies.count_crps": _num(int(s["crps"].astype(bool).sum()), "count"),
-        "studies.count_inpatient": _num(int((s["setting"] == "inpatient").sum()), "count"),
-        "studies.count_outpatient": _num(int((s["setting"] == "outpatient").sum()), "count"),
-        "studies.count_crossover": _num(int((s["design"] == "crossover").sum()), "count"),
-        "studies.count_primary_outcome": _num(len(with_primary), "count"),
     }
+    if "design" in s:
+        numbers["studies.count_crossover"] = _num(int(crossover.sum()), "count")
     if "age_years" in s and s["age_years"].notna().any():
         age = s["age_years"].dropna()
         numbers |= {
@@ -62,7 +56,7 @@ def studies(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
             "studies.age_min": _num(float(age.min()), "median", 1),
             "studies.age_max": _num(float(age.max()), "median", 0 if float(age.max()).is_integer() else 1),
         }
-    return numbers, {"studies.csv": _rows(s), "pain_scores.csv": _rows(pain[pain["primary"].astype(bool)])}
+    return numbers, {"studies.csv": _rows(s)}
 
 
 def flow(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
@@ -84,55 +78,11 @@ def flow(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     return numbers, {"study_flow.csv": _rows(data.study_flow), "studies.csv": _rows(data.studies)}
 
 
-def regimen(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
-    from metabuild.stats.dose import cumulative_dose_mg
-
-    s = data.studies
-    hours_per_day = s["hours_total"] / s["days"]
-    dose = pd.Series(
-        [
-            cumulative_dose_mg(
-                rate=r.rate_mean,
-                rate_unit=r.rate_unit,
-                hours_total=r.hours_total,
-                days=r.days,
-                weight_kg=settings["reference_weight_kg"],
-                cap_mg_per_h=None if pd.isna(r.rate_cap_mg_per_h) else r.rate_cap_mg_per_h,
-            )
-            for r in s.itertuples()
-        ]
-    )
-    numbers = {
-        "regimen.hours_median": _num(float(s["hours_total"].median()), "median", 1),
-        "regimen.hours_min": _num(float(s["hours_total"].min()), "median", 1),
-        "regimen.hours_max": _num(float(s["hours_total"].max()), "median", 0),
-        "regimen.hours_per_day_median": _num(float(hours_per_day.median()), "median", 1),
-        "regimen.days_median": _num(float(s["days"].median()), "median", 0),
-        "regimen.days_min": _num(float(s["days"].min()), "median", 0),
-        "regimen.days_max": _num(float(s["days"].max()), "median", 0),
-        "regimen.rate_max_median": _num(float(s["rate_max"].median()), "mg_per_kg"),
-        "regimen.rate_max_min": _num(float(s["rate_max"].min()), "mg_per_kg"),
-        "regimen.rate_max_max": _num(float(s["rate_max"].max()), "mg_per_kg"),
-        "regimen.dose_median_mg": _num(float(dose.median()), "dose"),
-        "regimen.dose_min_mg": _num(float(dose.min()), "dose"),
-        "regimen.dose_max_mg": _num(float(dose.max()), "dose"),
-        "regimen.count_high_dose": _num(int((dose >= settings["high_dose_threshold_mg"]).sum()), "count"),
-        "regimen.count_low_dose": _num(int((dose < settings["high_dose_threshold_mg"]).sum()), "count"),
-    }
-    for sid, d in zip(s["study_id"], dose, strict=True):
-        numbers[f"regimen.{sid}.dose_mg"] = _num(float(d), "dose")
-    return numbers, {"studies.csv": _rows(s)}
-
-
 def derive_overall(judgements: Mapping[str, str], key_domains: list[str]) -> str:
-    """Overall risk of bias from the key domains (Methods): high if any is high, else
-    unclear if any is unclear, else low."""
-    levels = [judgements.get(d, "unclear") for d in key_domains]
-    if "high" in levels:
-        return "high"
-    if "unclear" in levels:
-        return "unclear"
-    return "low"
+    """Overall risk of bias from the key domains (:func:`metabuild.analysis.derive_overall`)."""
+    from metabuild.analysis import derive_overall as derive
+
+    return derive(judgements, key_domains)
 
 
 def risk_of_bias_rows(
@@ -201,27 +151,12 @@ def protocol(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     return numbers, {}
 
 
-#: the prefix of a study-set attribute that names a risk-of-bias domain (``risk_of_bias.<domain>``)
-RISK_OF_BIAS_PREFIX = "risk_of_bias."
-
-
 def study_set_table(data: Any, settings: Mapping[str, Any]) -> pd.DataFrame:
     """The study table a study set filters: study columns, computed and derived attributes
-    (:func:`metabuild.analysis.study_table`) and one ``risk_of_bias.<domain>`` column per
-    domain, with ``risk_of_bias.overall`` derived from the key domains (Methods)."""
+    and the risk-of-bias judgements (:func:`metabuild.analysis.study_table`)."""
     from metabuild.analysis import study_table
 
-    table = study_table(data.studies, settings)
-    rob = data.risk_of_bias
-    judgements = rob[rob["domain"] != "overall"].pivot(index="study_id", columns="domain", values="judgement")
-    for domain in judgements.columns:
-        table[RISK_OF_BIAS_PREFIX + domain] = table["study_id"].map(judgements[domain])
-    overall = {
-        sid: derive_overall(dict(zip(g["domain"], g["judgement"], strict=True)), settings["key_domains"])
-        for sid, g in rob.groupby("study_id")
-    }
-    table[RISK_OF_BIAS_PREFIX + "overall"] = table["study_id"].map(overall)
-    return table
+    return study_table(data.studies, settings, data.risk_of_bias)
 
 
 def select_studies(table: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
@@ -247,14 +182,19 @@ def study_sets(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
             "value": row.study_id,
             "kind": "study",
             "text": row.label,
-            "attributes": {"label": row.label, "citation_key": row.citation_key, "condition": row.condition},
+            # the condition (a trial list by="condition" prints it) when the review records one
+            "attributes": {
+                "label": row.label,
+                "citation_key": row.citation_key,
+                **({"condition": row.condition} if "condition" in s else {}),
+            },
         }
     labels = dict(zip(s["study_id"], s["label"], strict=True))
     numbers["sets.all"] = study_list([str(i) for i in s["study_id"]], labels)
     numbers["sets.all.count"] = _num(len(s), "count")
     # the trials that reported each binary outcome (in either arm), in the study table's order
     binary = data.binary_outcomes
-    for outcome in sorted(binary["outcome"].unique()):
+    for outcome in sorted(binary["outcome"].unique()) if "outcome" in binary else []:
         reported = set(binary.loc[binary["outcome"] == outcome, "study_id"])
         ids = [str(i) for i in s["study_id"] if i in reported]
         numbers[f"reported.{outcome}"] = study_list(ids, labels)
@@ -275,7 +215,6 @@ def study_sets(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
 TOPICS: dict[str, Callable[[Any, Mapping[str, Any]], tuple[Numbers, Rows]]] = {
     "studies": studies,
     "flow": flow,
-    "regimen": regimen,
     "risk_of_bias": risk_of_bias,
     "sample_size": sample_size,
     "protocol": protocol,

@@ -91,7 +91,9 @@ def _group_findings(published: pd.DataFrame) -> dict[tuple[str, str], list[str]]
                                 findings[(f"{prefix}.{s}", location)].append(f.message)
                 except ValueError:
                     pass
-            for arm in ("ketamine", "control"):
+            # the arms whose percentages this location prints (the registry names them percent_<arm>)
+            arms = sorted(k.removeprefix(f"{prefix}.percent_") for k in printed if k.startswith(f"{prefix}.percent_"))
+            for arm in arms:
                 pct = printed.get(f"{prefix}.percent_{arm}")
                 # the counts may be printed elsewhere in the paper (e.g. Table 2) than the percentage
                 events, n = (
@@ -131,7 +133,10 @@ def _table_findings(published: pd.DataFrame, by_location: Mapping[str, Mapping[s
         parts = row.key.split(".")
         if parts[0] == "table1" and len(parts) == 3 and _number(row.printed) is not None:
             table1[parts[2]][parts[1]] = _number(row.printed)
-    sums = {"studies.participants": "n_total", "studies.n_ketamine": "n_ketamine", "studies.n_control": "n_control"}
+    # totals printed in the text against the sums of Table 1's columns (n_<arm> per arm)
+    sums = {"studies.participants": "n_total"} | {
+        k: k.removeprefix("studies.") for k in published["key"] if str(k).startswith("studies.n_")
+    }
     summaries = {
         "regimen.hours_median": ("hours_total", "median"),
         "regimen.hours_min": ("hours_total", "min"),
@@ -313,6 +318,14 @@ def _uses_reconstructed(entry: Mapping[str, Any], reconstructed: Mapping[str, se
     return False
 
 
+def _i2_from_q(entry: Mapping[str, Any]) -> bool:
+    """Whether an analysis's I2 is Higgins & Thompson's (Q - df)/Q: with the DerSimonian-Laird
+    and fixed-effect fits. With REML or Paule-Mandel, I2 = tau2 / (tau2 + s2) from that tau2
+    (as metafor's rma reports it), which Q does not determine."""
+    spec = ((entry.get("provenance") or {}).get("params") or {}).get("spec") or {}
+    return spec.get("method", "DL") in ("DL", "EE", "FE")
+
+
 def self_consistency(registry: Mapping[str, Any]) -> list[dict]:
     """The consistency gate over the project's own printed numbers."""
     numbers = registry["numbers"]
@@ -335,7 +348,7 @@ def self_consistency(registry: Mapping[str, Any]) -> list[dict]:
                     )
             except ValueError:
                 pass
-        if get["q"] and get["df"] and get["i2"] and get["df"]["value"]:
+        if get["q"] and get["df"] and get["i2"] and get["df"]["value"] and _i2_from_q(get["i2"]):
             f = consistency.check_i2(get["q"]["text"], int(get["df"]["value"]), get["i2"]["text"])
             if f:
                 failures.append({"key": f"{prefix}.i2", "check": "i2", "message": f.message})

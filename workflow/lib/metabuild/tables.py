@@ -11,6 +11,7 @@ import pandas as pd
 
 from metabuild import escape
 from metabuild.formatting import format_number, format_p
+from metabuild.review import result_arms
 
 CERTAINTY = {4: "High", 3: "Moderate", 2: "Low", 1: "Very low"}
 DOWNGRADE = {"not serious": 0, "none": 0, "serious": 1, "very serious": 2}
@@ -61,38 +62,19 @@ def markdown_table(frame: pd.DataFrame, notes: Sequence[str] = ()) -> str:
     return text
 
 
-def table1(studies: pd.DataFrame, pain_scores: pd.DataFrame, weight_kg: float, threshold_mg: float) -> pd.DataFrame:
-    """Characteristics of the included trials, with the cumulative dose computed."""
-    from metabuild.stats.dose import cumulative_dose_mg, dose_class
-
-    primary = pain_scores[pain_scores["primary"].astype(bool)].drop_duplicates("study_id")
-    primary_at = dict(zip(primary["study_id"], primary["timepoint"], strict=True))
+def characteristics_table(studies: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Characteristics of the included trials: the trial (its label and citation), then one
+    column per entry of ``columns`` (printed header -> studies.csv column), in that order."""
     rows = []
     for s in studies.itertuples():
         cite = escape.citation(s.citation_key)
-        dose = cumulative_dose_mg(
-            rate=s.rate_mean,
-            rate_unit=s.rate_unit,
-            hours_total=s.hours_total,
-            days=s.days,
-            weight_kg=weight_kg,
-            cap_mg_per_h=None if pd.isna(s.rate_cap_mg_per_h) else s.rate_cap_mg_per_h,
-        )
-        patients = max(s.n_ketamine, s.n_control) if s.design == "crossover" else s.n_ketamine + s.n_control
-        rows.append(
-            {
-                "Trial": escape.Markup(f"{s.label} {cite}", f"{escape.markdown(s.label)} {cite.markdown}"),
-                "Design; setting": f"{s.design.capitalize()} RCT; {s.setting}",
-                # patients: both arms of a parallel trial; in a crossover every patient has both
-                # treatments, so the larger arm (as the descriptive counts: describe.studies)
-                "Population": f"{s.population} (n = {patients})",
-                "Ketamine arm": f"{s.treatment_description} (n = {s.n_ketamine})",
-                "Regimen": s.regimen_text,
-                f"Cumulative dose, {weight_kg:g} kg": f"{dose:.0f} mg ({dose_class(dose, threshold_mg)})",
-                "Control arm": f"{s.control_description} (n = {s.n_control})",
-                "Primary time point": primary_at.get(s.study_id, "not pooled (no SD)"),
-            }
-        )
+        row: dict[str, Any] = {
+            "Trial": escape.Markup(f"{s.label} {cite}", f"{escape.markdown(s.label)} {cite.markdown}")
+        }
+        for header, column in columns.items():
+            value = getattr(s, column)
+            row[header] = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+        rows.append(row)
     # object columns: the Trial cells keep their Markup type (the citation stays a citation)
     return pd.DataFrame(rows, dtype=object)
 
@@ -168,6 +150,7 @@ def grade_profile(
     outcomes: Mapping[str, Mapping[str, str]],
     key_domains: Sequence[str],
     grade_path: str = "grade.csv",
+    measure_note: str | None = None,
 ) -> tuple[pd.DataFrame, list[str], dict]:
     """Table 2 from the data and the analyses: the overall risk of bias of each trial (from the
     key domains), the numbers only this table reports (:func:`grade_numbers`), and the profile
@@ -185,7 +168,9 @@ def grade_profile(
         name: [k.removeprefix(f"{name}.") for k in (*result["numbers"], *numbers) if k.startswith(f"{name}.")]
         for name, result in results.items()
     }
-    frame, notes, certainty = table2_grade(grade, results, outcomes, footnote_numbers, grade_path=grade_path)
+    frame, notes, certainty = table2_grade(
+        grade, results, outcomes, footnote_numbers, grade_path=grade_path, measure_note=measure_note
+    )
     return frame, notes, numbers | certainty
 
 
@@ -195,6 +180,7 @@ def table2_grade(
     outcomes: Mapping[str, Mapping[str, str]],
     footnote_numbers: Mapping[str, Sequence[str]] | None = None,
     grade_path: str = "grade.csv",
+    measure_note: str | None = None,
 ) -> tuple[pd.DataFrame, list[str], dict]:
     """GRADE evidence profile: judgements from data, patients and effects from analyses.
 
@@ -217,15 +203,16 @@ def table2_grade(
                 marks[d.domain] = escape.Markup(f"^{letter}^", f"^{letter}^")
         result = results[spec["analysis"]]
         pooled = result["pooled"]
+        (t, t_label), (c, c_label) = ((a["id"], a["label"]) for a in result_arms(result))
         if result["measure"] == "RR":
-            treat = _events(pooled, "ketamine")
-            ctrl = _events(pooled, "control")
+            treat = _events(pooled, t)
+            ctrl = _events(pooled, c)
             effect = (
                 f"RR {format_number(pooled['estimate'], 'ratio')} "
                 f"({format_number(pooled['ci_lower'], 'ratio')} to {format_number(pooled['ci_upper'], 'ratio')})"
             )
         else:
-            treat, ctrl = str(pooled["n_ketamine"]), str(pooled["n_control"])
+            treat, ctrl = str(pooled[f"n_{t}"]), str(pooled[f"n_{c}"])
             effect = (
                 f"MD {format_number(pooled['estimate'], 'estimate')} "
                 f"({format_number(pooled['ci_lower'], 'estimate')} to {format_number(pooled['ci_upper'], 'estimate')})"
@@ -240,8 +227,8 @@ def table2_grade(
                 "Indirectness": _marked(judgements.get("indirectness", ""), marks.get("indirectness")),
                 "Imprecision": _marked(judgements.get("imprecision", ""), marks.get("imprecision")),
                 "Other": _marked(judgements.get("other", ""), marks.get("other")),
-                "Ketamine": treat,
-                "Control": ctrl,
+                t_label: treat,
+                c_label: ctrl,
                 "Effect (95% CI)": effect,
                 "Certainty": level,
             }
@@ -249,8 +236,8 @@ def table2_grade(
         numbers[f"grade.{outcome_id}.certainty"] = {"value": level, "kind": "constant"}
     notes.append(
         "All studies are randomised trials. Certainty starts at High and is lowered one level for "
-        "each serious and two for each very serious concern. MD, mean difference (0–10 scale); "
-        "RR, relative risk."
+        "each serious and two for each very serious concern. "
+        + (measure_note or "MD, mean difference; RR, relative risk.")
     )
     # the footnotes are Markdown already (footnote_markdown escaped their words)
     notes += [escape.Markup(f"^{letter}^ {note}", f"^{letter}^ {note}") for note, letter in footnotes.items()]
@@ -278,14 +265,15 @@ def table_s2(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             )
 
         pooled = result["pooled"]
+        (t, t_label), (c, c_label) = ((a["id"], a["label"]) for a in result_arms(result))
         rows.append(
             {
                 "Adverse effect": result["title"],
                 "Studies": str(pooled["k"]),
-                "Ketamine, events/patients": f"{pooled['events_ketamine']}/{pooled['n_ketamine']}",
-                "Ketamine, pooled % (95% CI)": cell("ketamine"),
-                "Control, events/patients": f"{pooled['events_control']}/{pooled['n_control']}",
-                "Control, pooled % (95% CI)": cell("control"),
+                f"{t_label}, events/patients": f"{pooled[f'events_{t}']}/{pooled[f'n_{t}']}",
+                f"{t_label}, pooled % (95% CI)": cell(t),
+                f"{c_label}, events/patients": f"{pooled[f'events_{c}']}/{pooled[f'n_{c}']}",
+                f"{c_label}, pooled % (95% CI)": cell(c),
                 "RR (95% CI)": (
                     f"{format_number(pooled['estimate'], 'ratio')} ({format_number(pooled['ci_lower'], 'ratio')}"
                     f" to {format_number(pooled['ci_upper'], 'ratio')})"

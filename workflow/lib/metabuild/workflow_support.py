@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from metabuild import analysis
+from metabuild import analysis, review
 from metabuild.escape import forbidden_character
 
 #: pattern of every name that becomes part of a file path or a registry key
@@ -43,27 +43,44 @@ DATA_FILES = (
     "published_values.csv",
 )
 
-#: descriptive-number topics and the data cells each reads: file -> columns (None: all)
+#: descriptive-number topics of every review and the data cells each reads: file -> columns
+#: (None: all); a review's own module adds topics (:func:`descriptive_inputs`)
 DESCRIPTIVE_INPUTS: dict[str, dict[str, list[str] | None]] = {
-    "studies": {
-        "studies.csv": ["study_id", "n_ketamine", "n_control", "pain_type", "crps", "setting", "design", "age_years"],
-        "pain_scores.csv": ["study_id", "primary"],
-    },
+    "studies": {"studies.csv": None},
     "flow": {"study_flow.csv": None, "studies.csv": ["study_id"]},
-    "regimen": {
-        "studies.csv": ["study_id", "rate_unit", "rate_mean", "rate_max", "hours_total", "days", "rate_cap_mg_per_h"]
-    },
     "risk_of_bias": {"risk_of_bias.csv": None},
     "study_sets": {"studies.csv": None, "risk_of_bias.csv": None, "binary_outcomes.csv": ["study_id", "outcome"]},
     "sample_size": {},
     "protocol": {},
 }
 
-#: the data cells read by the jobs that are not analyses (tables, figures)
+#: the data cells read by the jobs that are not analyses (figures); tables: :func:`table_inputs`
 JOB_INPUTS: dict[str, dict[str, list[str] | None]] = {
-    "table1": {"studies.csv": None, "pain_scores.csv": ["study_id", "timepoint", "primary"]},
     "risk_of_bias_plot": {"studies.csv": ["study_id", "label"], "risk_of_bias.csv": None},
 }
+
+
+def descriptive_inputs(config: Mapping[str, Any]) -> dict[str, dict[str, list[str] | None]]:
+    """Every descriptive topic of the review (the library's, then its module's) -> cells read.
+    A library topic whose settings the configuration does not give (``sample_size``) is left out."""
+    present = set(present_data_files(config.get("data_dir", "data")))
+    topics = {
+        t: {file: columns for file, columns in cells.items() if file in present}
+        for t, cells in DESCRIPTIVE_INPUTS.items()
+        if (t != "sample_size" or "sample_size" in config) and (t != "flow" or "study_flow.csv" in present)
+    }
+    for name, (_, cells, _) in review.topics(config).items():
+        topics[name] = dict(cells)
+    return topics
+
+
+def table_inputs(config: Mapping[str, Any]) -> dict[str, dict[str, list[str] | None]]:
+    """Tables of study characteristics -> data cells read: the review module's tables, or
+    ``table1`` from config ``table1.columns`` (header -> studies.csv column)."""
+    tables = {name: dict(cells) for name, (_, cells, _) in review.tables(config).items()}
+    if not tables and config.get("table1"):
+        tables["table1"] = {"studies.csv": ["study_id", "label", "citation_key", *config["table1"]["columns"].values()]}
+    return tables
 
 
 def cells_digest(dataset: Any, cells: Mapping[str, list[str] | None]) -> str:
@@ -104,9 +121,6 @@ SOURCE_FOLDERS = frozenset(
         ".venv",
     }
 )
-
-#: protocol constants the workflow computes with while it plans the jobs (the dose of each trial)
-PROTOCOL_NUMBERS = ("reference_weight_kg", "high_dose_threshold_mg")
 
 #: limits of the raw configuration file (the real one: 8.6 kB, 240 texts, the longest 62
 #: characters, the largest integer 4 digits)
@@ -250,11 +264,6 @@ def check_config(config: Mapping[str, Any], project_dir: str | Path = ".") -> No
         where = f"{CONFIG_FILE}: analyses.{name}"
         if not SAFE_NAME.match(name):
             problems.append(f"{where}: analysis name must match {SAFE_NAME.pattern} (it becomes a file name)")
-        moderator = spec.get("moderator")
-        if moderator and moderator not in derived:
-            problems.append(
-                f"{where}.moderator: {moderator!r} is not a derived attribute (known: {', '.join(sorted(derived))})"
-            )
         figure = spec.get("figure")
         if figure and not SAFE_NAME.match(figure):
             problems.append(f"{where}.figure: {figure!r} must match {SAFE_NAME.pattern}")
@@ -265,15 +274,14 @@ def check_config(config: Mapping[str, Any], project_dir: str | Path = ".") -> No
         if outcome["analysis"] not in config.get("analyses", {}):
             problems.append(f"{CONFIG_FILE}: grade.{name}.analysis: {outcome['analysis']!r} is not an analysis")
     problems += _confinement_problems(config, project)
-    protocol = config.get("protocol", {})
-    for key in PROTOCOL_NUMBERS:
-        value = protocol.get(key, {}).get("value") if isinstance(protocol.get(key), Mapping) else None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
-            problems.append(
-                _config_problem(
-                    f"protocol.{key}.value", f"{value!r} must be a number above 0 (doses are computed from it)"
-                )
-            )
+    try:
+        review.arms(config)
+        module = review.module(config)
+    except review.ReviewConfigError as error:
+        problems.append(f"{CONFIG_FILE}: {str(error).removeprefix('config: ')}")
+        module = None
+    if module is not None and hasattr(module, "check_config"):  # what the review's own code needs
+        problems += [_config_problem(*p) for p in module.check_config(config)]
     for where, text in _strings(config, ""):
         bad = forbidden_character(text)
         if bad is not None:
@@ -348,7 +356,9 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
     from metabuild import data as mdata
 
     problems = []
-    columns = [c for c in dataset.studies.columns if c != mdata.ROW_COLUMN] + list(analysis.COMPUTED_COLUMN_INPUTS)
+    columns = [c for c in dataset.studies.columns if c != mdata.ROW_COLUMN] + list(
+        review.computed_column_inputs(config)
+    )
     known = set(columns)
     for name, rule in config.get("derived_attributes", {}).items():
         if rule["column"] not in known:
@@ -359,30 +369,36 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
                 )
             )
         known.add(name)  # a later attribute may derive from this one
-    binary = set(dataset.binary_outcomes["outcome"].dropna())
+    binary = set(dataset.binary_outcomes["outcome"].dropna()) if "outcome" in dataset.binary_outcomes else set()
+    continuous = review.continuous_outcomes(config)
     table = None
     if not problems:
-        table = analysis.study_table(dataset.studies, config)
+        table = analysis.study_table(dataset.studies, config, dataset.risk_of_bias)
+        known |= {c for c in table.columns if c.startswith(analysis.RISK_OF_BIAS_PREFIX)}
     for name, spec in config.get("analyses", {}).items():
         where = f"analyses.{name}"
-        unknown = [c for c in spec.get("where", {}) if c not in known]
+        attributes = [*spec.get("where", {}), *([spec["moderator"]] if spec.get("moderator") else [])]
+        unknown = [c for c in attributes if c not in known]
         for column in unknown:
+            key = f"{where}.where.{column}" if column in spec.get("where", {}) else f"{where}.moderator"
             problems.append(
                 _config_problem(
-                    f"{where}.where.{column}",
-                    f"{column!r} is not a column of studies.csv nor a derived attribute "
+                    key,
+                    f"{column!r} is not a column of studies.csv, a derived attribute nor risk_of_bias.<domain> "
                     f"(known: {', '.join(sorted(known))})",
                 )
             )
         outcome, measure = spec["outcome"], spec["measure"]
-        if outcome != "pain" and outcome not in binary:
+        if outcome not in continuous and outcome not in binary:
             problems.append(
                 _config_problem(
-                    f"{where}.outcome", f"{outcome!r} is neither pain nor an outcome of binary_outcomes.csv"
+                    f"{where}.outcome",
+                    f"{outcome!r} is neither a continuous outcome of config `outcomes` "
+                    f"({', '.join(continuous) or 'none declared'}) nor an outcome of binary_outcomes.csv",
                 )
             )
             continue
-        wanted = ("MD", "SMD") if outcome == "pain" else ("RR", "OR", "RD")
+        wanted = ("MD", "SMD") if outcome in continuous else ("RR", "OR", "RD")
         if measure not in wanted:
             problems.append(
                 _config_problem(f"{where}.measure", f"{outcome!r} is analysed as {' or '.join(wanted)}, not {measure}")
@@ -402,11 +418,11 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
                     where,
                     f"selects no study with both arms (and, for a risk ratio, an event) in {outcome_file} "
                     f"for outcome {outcome!r}"
-                    + (f" at time point {spec.get('timepoint')!r}" if outcome == "pain" else "")
+                    + (f" at time point {spec.get('timepoint')!r}" if outcome in continuous else "")
                     + (f" (where: {dict(filters)})" if filters else ""),
                 )
             )
-    domains = set(dataset.grade["domain"].dropna())
+    domains = set(dataset.grade["domain"].dropna()) if config.get("grade") else set()
     for name in config.get("grade", {}):
         have = set(dataset.grade.loc[dataset.grade["outcome_id"] == name, "domain"])
         if not have or have != domains:
@@ -418,16 +434,22 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
         raise ConfigError("the configuration does not fit the data:\n  " + "\n  ".join(problems))
 
 
+def present_data_files(data_dir: str) -> list[str]:
+    """The data files of :data:`DATA_FILES` this review has (a table is present when its schema is)."""
+    return [name for name in DATA_FILES if (Path(data_dir) / "schemas" / f"{Path(name).stem}.schema.json").exists()]
+
+
 def data_files(data_dir: str) -> list[str]:
-    return [f"{data_dir}/{name}" for name in DATA_FILES]
+    return [f"{data_dir}/{name}" for name in present_data_files(data_dir)]
 
 
 def schema_files(data_dir: str) -> list[str]:
-    return [f"{data_dir}/schemas/{Path(name).stem}.schema.json" for name in DATA_FILES]
+    return [f"{data_dir}/schemas/{Path(name).stem}.schema.json" for name in present_data_files(data_dir)]
 
 
-def outcome_file(spec: Mapping[str, Any]) -> str:
-    return "pain_scores.csv" if spec["outcome"] == "pain" else "binary_outcomes.csv"
+def outcome_file(spec: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> str:
+    """The data file holding an analysis' outcome (config ``outcomes``; binary otherwise)."""
+    return review.outcome_spec(config or {}, spec["outcome"])["file"]
 
 
 def _fingerprint(data_dir: Path, extra: Mapping[str, str] | None = None) -> str:
@@ -558,11 +580,10 @@ def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
         return dict(config["sample_size"])
     if topic == "protocol":
         return {k: dict(v) for k, v in config["protocol"].items()}
-    if topic == "regimen":
-        return {
-            "reference_weight_kg": config["protocol"]["reference_weight_kg"]["value"],
-            "high_dose_threshold_mg": config["protocol"]["high_dose_threshold_mg"]["value"],
-        }
+    if topic in review.topics(config):
+        return review.topics(config)[topic][2](config)
+    if topic == "studies":
+        return {"arms": list(review.arm_ids(config))}
     if topic == "risk_of_bias":
         return {"key_domains": list(config["risk_of_bias"]["key_domains"])}
     if topic == "study_sets":
@@ -579,8 +600,9 @@ def descriptive_settings(topic: str, config: Mapping[str, Any]) -> dict:
         return {
             "study_sets": sets,
             "derived_attributes": {k: dict(v) for k, v in derived.items() if k in used},
-            "protocol": {"reference_weight_kg": dict(config["protocol"]["reference_weight_kg"])},
-            "key_domains": list(config["risk_of_bias"]["key_domains"]),
+            "review_module": config.get("review_module"),
+            "computed_settings": review.computed_settings(config),
+            "risk_of_bias": {"key_domains": list(config["risk_of_bias"]["key_domains"])},
         }
     return {}
 
@@ -624,8 +646,9 @@ def xref_documents(qmd: str | Path) -> list[str]:
     return [str(path.with_name(f"{name}.qmd")) for name in names]
 
 
-#: the inputs of a rule that are code it runs: its job script and the library modules it imports
-CODE_INPUTS = ("script", "code")
+#: the inputs of a rule that are code it runs: its job script, the library modules it imports and
+#: the review's own module (config review_module)
+CODE_INPUTS = ("script", "code", "review_code")
 
 
 def record_job_code_in_rules(rules: Iterable[Any]) -> list[str]:
@@ -667,3 +690,11 @@ def record_job_code_in_rules(rules: Iterable[Any]) -> list[str]:
         rule.run_func_src = rule.run_func_src + "".join(lines)
         changed.append(rule.name)
     return changed
+
+
+def table_settings(table: str, config: Mapping[str, Any]) -> Any:
+    """The configuration a table of study characteristics reads (its Snakemake params)."""
+    own = review.tables(config)
+    if table in own:
+        return own[table][2](config)
+    return dict(config.get("table1") or {})

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--cell",
         metavar="FILE:ROW:COLUMN | FILE:KEY=VALUE,...:COLUMN",
         help="one cell, by file row number (header = row 1) or by primary key, "
-        "e.g. pain_scores.csv:study_id=amr2010,arm=ketamine,timepoint=week 4:sd",
+        "e.g. pain_scores.csv:study_id=amr2010,arm=control,timepoint=week 4:sd",
     )
     parser.add_argument("--results", default="results", help="results folder (default: results)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -87,7 +87,7 @@ class Col:
     key: str
     header: str
     align: str = "right"  # "left" | "right"
-    group: str | None = None  # spanner label above the header (e.g. "Ketamine")
+    group: str | None = None  # spanner label above the header (an arm's label)
     width: float = 0.0
     x0: float = 0.0  # left edge, inches from the figure's left edge
 
@@ -565,16 +565,46 @@ def _stat_text(pooled: dict, *, log: bool) -> tuple[str, str]:
     return het_line, eff_line
 
 
-def _study_row(s: dict, i: str, measure: str) -> Row:
+#: arm ids and labels when a result does not name its arms
+DEFAULT_ARMS = ({"id": "treatment", "label": "Treatment"}, {"id": "control", "label": "Control"})
+
+
+def _arms(result: dict) -> tuple[dict, dict]:
+    """The result's arms (:func:`metabuild.review.result_arms`), or :data:`DEFAULT_ARMS`."""
+    from metabuild.review import result_arms
+
+    try:
+        first, second = result_arms(result)
+    except ValueError:
+        return DEFAULT_ARMS
+    return first, second
+
+
+def _arm_ids(result: dict) -> tuple[str, str]:
+    arms = _arms(result)
+    return arms[0]["id"], arms[1]["id"]
+
+
+def _favours(result: dict, favours: tuple[str, str] | None | bool) -> tuple[str, str] | None:
+    """``favours`` as given, or the result's (its arms'), when left to the default (True)."""
+    if favours is not True:
+        return favours  # type: ignore[return-value]
+    if result.get("favours"):
+        return tuple(result["favours"])  # type: ignore[return-value]
+    arms = _arms(result)
+    return f"Favours {arms[0]['label'].lower()}", f"Favours {arms[1]['label'].lower()}"
+
+
+def _study_row(s: dict, i: str, measure: str, arms: tuple[str, str] = ("treatment", "control")) -> Row:
     est, lo, hi = _num(s, "estimate"), _num(s, "ci_lower"), _num(s, "ci_upper")
     label = str(s.get("label") or s.get("study_label") or s.get("study_id") or f"Study {i}")
     cells = {"label": label}
     if measure in RATIO_MEASURES:
-        for arm in ("ketamine", "control"):
+        for arm in arms:
             ev, n = s.get(f"events_{arm}"), s.get(f"n_{arm}")
             cells[f"ev_{arm}"] = f"{_int_text(ev)}/{_int_text(n)}" if ev is not None and n is not None else ""
     else:
-        for arm in ("ketamine", "control"):
+        for arm in arms:
             m, sd = _num(s, f"mean_{arm}"), _num(s, f"sd_{arm}")
             cells[f"msd_{arm}"] = (
                 f"{fmt_num(m)} ({fmt_num(sd)})"
@@ -600,7 +630,14 @@ def _study_row(s: dict, i: str, measure: str) -> Row:
 
 
 def _pooled_row(
-    pooled: dict, label: str, studies: list[dict], measure: str, gid: str, fill: str, weight: float | None
+    pooled: dict,
+    label: str,
+    studies: list[dict],
+    measure: str,
+    gid: str,
+    fill: str,
+    weight: float | None,
+    arms: tuple[str, str] = ("treatment", "control"),
 ) -> Row:
     est, lo, hi = _num(pooled, "estimate"), _num(pooled, "ci_lower"), _num(pooled, "ci_upper")
     if None in (est, lo, hi):
@@ -615,33 +652,34 @@ def _pooled_row(
         "weight": fmt_num(weight, 1) if weight is not None else "",
     }
     if measure in RATIO_MEASURES:
-        for arm in ("ketamine", "control"):
+        for arm in arms:
             evs = [s.get(f"events_{arm}") for s in studies]
             ns = [s.get(f"n_{arm}") for s in studies]
             if all(v is not None for v in evs + ns):
                 cells[f"ev_{arm}"] = f"{_int_text(sum(map(float, evs)))}/{_int_text(sum(map(float, ns)))}"
     else:
-        for arm in ("ketamine", "control"):
+        for arm in arms:
             ns = [s.get(f"n_{arm}") for s in studies]
             if all(v is not None for v in ns):
                 cells[f"n_{arm}"] = _int_text(sum(map(float, ns)))
     return Row(kind="pooled", cells=cells, bold=True, est=est, lo=lo, hi=hi, gid=gid, fill=fill, height=1.1)
 
 
-def _columns(measure: str) -> tuple[list[Col], list[Col]]:
+def _columns(measure: str, arms: tuple[dict, dict] = DEFAULT_ARMS) -> tuple[list[Col], list[Col]]:
+    (t, t_label), (c, c_label) = ((a["id"], a["label"]) for a in arms)
     if measure in RATIO_MEASURES:
         left = [
             Col("label", "Study", "left"),
-            Col("ev_ketamine", "Events/N", "right", group="Ketamine"),
-            Col("ev_control", "Events/N", "right", group="Control"),
+            Col(f"ev_{t}", "Events/N", "right", group=t_label),
+            Col(f"ev_{c}", "Events/N", "right", group=c_label),
         ]
     else:
         left = [
             Col("label", "Study", "left"),
-            Col("msd_ketamine", "Mean (SD)", "right", group="Ketamine"),
-            Col("n_ketamine", "N", "right", group="Ketamine"),
-            Col("msd_control", "Mean (SD)", "right", group="Control"),
-            Col("n_control", "N", "right", group="Control"),
+            Col(f"msd_{t}", "Mean (SD)", "right", group=t_label),
+            Col(f"n_{t}", "N", "right", group=t_label),
+            Col(f"msd_{c}", "Mean (SD)", "right", group=c_label),
+            Col(f"n_{c}", "N", "right", group=c_label),
         ]
     right = [Col("effect", f"{measure} (95% CI)", "right"), Col("weight", "Weight (%)", "right")]
     return left, right
@@ -652,7 +690,7 @@ def build_forest(
     *,
     title: str | None = None,
     xlabel: str | None = None,
-    favours: tuple[str, str] | None = ("Favours ketamine", "Favours control"),
+    favours: tuple[str, str] | None | bool = True,
     xlim: tuple[float, float] | None = None,
     max_table_studies: int = MAX_TABLE_STUDIES,
 ) -> Figure:
@@ -662,6 +700,8 @@ def build_forest(
     name = result.get("analysis", "?")
     measure = str(result.get("measure", "MD")).upper()
     log = measure in RATIO_MEASURES
+    favours = _favours(result, favours)
+    arms = _arm_ids(result)
     subgroups = result.get("subgroups") or []
     if subgroups:
         if not any(sg.get("studies") for sg in subgroups):
@@ -681,7 +721,7 @@ def build_forest(
     def add_block(studies: list[dict]) -> None:
         nonlocal counter
         for s in studies:
-            rows.append(_study_row(s, str(counter), measure))
+            rows.append(_study_row(s, str(counter), measure, arms))
             counter += 1
 
     if subgroups:
@@ -698,16 +738,22 @@ def build_forest(
             subtotal_w = sum(ws) if all(w is not None for w in ws) else None
             if isinstance(sg.get("pooled"), dict):
                 rows.append(
-                    _pooled_row(sg["pooled"], "Subtotal", studies, measure, f"subgroup-{j}", SUBTOTAL_FILL, subtotal_w)
+                    _pooled_row(
+                        sg["pooled"], "Subtotal", studies, measure, f"subgroup-{j}", SUBTOTAL_FILL, subtotal_w, arms
+                    )
                 )
                 het, eff = _stat_text(sg["pooled"], log=log)
                 rows += [Row(kind="text", text=t) for t in (het, eff) if t]
             rows.append(Row(kind="gap", height=0.5))
-        rows.append(_pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0))
+        rows.append(
+            _pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0, arms)
+        )
     else:
         add_block(result["studies"])
         all_studies = result["studies"]
-        rows.append(_pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0))
+        rows.append(
+            _pooled_row(result["pooled"], "Overall", all_studies, measure, "overall", OVERALL_FILL, 100.0, arms)
+        )
     het, eff = _stat_text(result["pooled"], log=log)
     rows += [Row(kind="text", text=t) for t in (het, eff) if t]
     metareg = result.get("metareg")
@@ -722,7 +768,7 @@ def build_forest(
     if method:
         rows.append(Row(kind="text", text=f"Pooling: {METHOD_LABELS.get(str(method).upper(), str(method))}"))
 
-    left, right = _columns(measure)
+    left, right = _columns(measure, _arms(result))
     if xlabel is None:
         xlabel = MEASURE_NAMES.get(measure, measure) + (" (log scale)" if log else "")
     null = 1.0 if log else 0.0
@@ -747,7 +793,7 @@ def forest_plot(
     *,
     title: str | None = None,
     xlabel: str | None = None,
-    favours: tuple[str, str] | None = ("Favours ketamine", "Favours control"),
+    favours: tuple[str, str] | None | bool = True,
     xlim: tuple[float, float] | None = None,
     max_table_studies: int = MAX_TABLE_STUDIES,
 ) -> list[Path]:
@@ -897,10 +943,11 @@ def build_leave_one_out(
     measure: str = "MD",
     title: str | None = None,
     xlabel: str | None = None,
-    favours: tuple[str, str] | None = ("Favours ketamine", "Favours control"),
+    favours: tuple[str, str] | None | bool = True,
     xlim: tuple[float, float] | None = None,
 ) -> Figure:
     """The leave-one-out plot as a Figure (see :func:`leave_one_out_plot`)."""
+    favours = _favours({}, favours)
     if not rows:
         raise ValueError("leave_one_out_plot: no rows (need one pooled result per omitted study)")
     if not isinstance(pooled, dict):
@@ -979,7 +1026,7 @@ def leave_one_out_plot(
     measure: str = "MD",
     title: str | None = None,
     xlabel: str | None = None,
-    favours: tuple[str, str] | None = ("Favours ketamine", "Favours control"),
+    favours: tuple[str, str] | None | bool = True,
     xlim: tuple[float, float] | None = None,
 ) -> list[Path]:
     """Sensitivity analysis plot: the pooled estimate with each study omitted in turn.
