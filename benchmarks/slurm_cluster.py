@@ -86,6 +86,7 @@ class Cluster:
         self.cpus = cpus
         self.name = f"mb{os.getpid()}x{int(time.time() * 1000) % 100000}"
         self.processes: dict[str, subprocess.Popen] = {}
+        self._namespace: str | None = None
         self.conf = self.root / "slurm.conf"
         self.socket = self.root / "munge" / "munge.socket"
         self.ctld_log = self.root / "slurmctld.log"
@@ -198,8 +199,13 @@ PartitionName=main Nodes={self.name}n1 Default=YES MaxTime=INFINITE State=UP
                 f'mkdir -p /etc/slurm && mount --bind "{etc}" /etc/slurm && exec "$0" "$@"',
             ),
         )
-        self._namespace = _mount_namespace(self.processes["slurmd"].pid)
         self._wait(lambda: self.node_state() == "idle", timeout, "the node to be idle")
+        # read once slurmd runs (the node is idle): right after the start, the child may not
+        # have left this process's namespace yet, and every process on the machine shares that
+        namespace = _mount_namespace(self.processes["slurmd"].pid)
+        if namespace is None or namespace == _mount_namespace(os.getpid()):
+            raise RuntimeError(f"slurmd is not in a mount namespace of its own ({namespace})")
+        self._namespace = namespace
 
     def node_state(self) -> str:
         out = self._run("sinfo", "--noheader", "--format=%T").stdout.split()
@@ -273,8 +279,9 @@ PartitionName=main Nodes={self.name}n1 Default=YES MaxTime=INFINITE State=UP
 
     def job_processes(self) -> list[int]:
         """The processes of this cluster's jobs and slurmd: those in slurmd's mount namespace."""
-        if not getattr(self, "_namespace", None):
-            return []
+        namespace = getattr(self, "_namespace", None)
+        if namespace is None or namespace == _mount_namespace(os.getpid()):
+            return []  # never the machine's own namespace: that would be every process
         members = []
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and int(entry.name) != os.getpid():
