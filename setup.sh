@@ -4,11 +4,13 @@
 #   bash setup.sh --no-build install only
 # System packages (Debian/Ubuntu, via apt-get when run as root or with sudo): R with metafor
 # (the tests' independent reference), Chromium + chromedriver (browser test), poppler-utils
-# (PDF text and page pictures). Python packages go into .venv/ from requirements.txt.
+# (PDF text and page pictures), SLURM and munge (tests/test_slurm.py starts a one-node cluster
+# of its own; on a machine with systemd the packages also enable their services, which stay
+# idle without a configuration). Python packages go into .venv/ from requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SYSTEM_PACKAGES=(r-cran-metafor r-cran-jsonlite chromium chromium-driver poppler-utils libreoffice-writer)
+SYSTEM_PACKAGES=(r-cran-metafor r-cran-jsonlite chromium chromium-driver poppler-utils libreoffice-writer slurm-wlm munge)
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
