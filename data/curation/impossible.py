@@ -270,7 +270,8 @@ def main() -> None:
             "free) meets dose .213, CRPS .079 and adjunct .127 together with all 28 values (smallest margin "
             "0.21 rounding units, output/reconstruct_pain.log), so the paper does not exclude them; the "
             "2-decimal grid around it has no exact solution (radius 1/3/2 hundredths), and the 334 exact "
-            "solutions of the first grid meet dose and at most one other. Not proven unreachable. Pain type "
+            "solutions of the first grid meet at most one of dose and adjunct, and never CRPS. Not proven "
+            "unreachable. Pain type "
             ".720: an exploratory maximisation of the relaxation (not part of the scripts) stayed below .52.",
         )
     )
