@@ -236,7 +236,11 @@ def main() -> None:
             f"0.72: {2 * stats.norm.sf(0.72):.4f}). The printed RR and CI allow it (see below), but no "
             "table of the trial sets searched gives RR, both CI bounds and P .475 together: "
             + exhaustive_summary("headache")
-            + " The build keeps the exact RR and CI (P .474).",
+            + " The build keeps the exact RR and CI (P .474). With heterogeneity around the inverse-variance "
+            "estimate instead (metan's randomi; `reconstruct_binary.py --heterogeneity iv`, "
+            "residuals_binary_iv.md) an exact 3-trial table gives RR, CI and P .475 together and every other "
+            "binary value as well as now: the printed P points to randomi, which is the analyses' "
+            "`rr_heterogeneity` setting in config/config.yaml (now mh), not a data choice.",
         )
     )
     items.append(
