@@ -260,6 +260,9 @@ def ft_pooled_proportion(x, n) -> float:
 
 # ---------------------------------------------------------------- search
 MAX_EXHAUSTIVE = 6_000_000
+# larger trial sets up to this many tables are searched exhaustively by split_exhaustive (about a
+# minute per 40 million); beyond it by local search (and by --prove, exhaustively, for the record)
+MAX_SPLIT = 40_000_000
 
 
 def published(outcome: str, stat: str, loc_prefix: str | None = None):
@@ -268,12 +271,22 @@ def published(outcome: str, stat: str, loc_prefix: str | None = None):
 
 
 def _targets(o: Outcome):
+    """The pooled values a candidate must reproduce: RR, CI bounds and I2 as printed. A printed
+    '= x' P value is not among them but breaks ties (``p_miss``): with it as a requirement no
+    headache table of 2 or 3 trials qualifies (output/headache_exhaustive.md)."""
     out = []
     for stat in ("estimate", "ci_lower", "ci_upper", "i2"):
         ps = published(o.name, stat)
         if ps:
             out.append((stat, ps[0].value, ps[0].tol))
     return out
+
+
+def _targets_with_p(o: Outcome):
+    """``_targets`` and the P value when printed as '= x' (for --prove)."""
+    out = _targets(o)
+    ps = [x for x in published(o.name, "p") if x.bound is None and x.value is not None]
+    return out + ([("p", ps[0].value, ps[0].tol)] if ps else [])
 
 
 def _score(trials, A, C, het, targets):
@@ -378,7 +391,8 @@ def tiebreak(o: Outcome, trials, a, c) -> float:
 
 def search(o: Outcome, het: str):
     """Trial sets: the named trials, then with 1, then 2 optional trials added; the first level with
-    an exact candidate wins (else the closest candidate over all levels)."""
+    an exact candidate (every printed pooled value, the '= x' P value included) wins, else the
+    closest candidate over all levels."""
     targets = _targets(o)
     tried, best = [], None
     for n_add in range(0, min(2, len(o.optional)) + 1):
@@ -387,13 +401,22 @@ def search(o: Outcome, het: str):
             trials = o.trials + list(extra)
             ra, rc = _ranges(trials)
             size = math.prod(len(r) for r in ra) * math.prod(len(r) for r in rc)
+            n_ok = 0
             if size <= MAX_EXHAUSTIVE or o.totals[0] is not None:
                 A, C, n_out, sq, n_s = exhaustive(trials, o, het, targets)
                 how = "exhaustive"
+            elif size <= MAX_SPLIT:
+                n_s, n_ok, bests = split_exhaustive(trials, het, targets, keep_best=50)
+                A = np.array([b[2] for b in bests])
+                C = np.array([b[3] for b in bests])
+                n_out = np.array([b[0] for b in bests])
+                sq = np.array([b[1] for b in bests])
+                how = "exhaustive (split_exhaustive)"
             else:
                 A, C, n_out, sq, n_s = local_search(trials, het, targets)
                 how = "local search (seeded, 60 restarts)"
-            tried.append((tuple(t.study for t in trials), how, n_s, int((n_out == 0).sum())))
+            n_within = n_ok if how.startswith("exhaustive (split") else int((n_out == 0).sum())
+            tried.append((tuple(t.study for t in trials), how, n_s, n_within))
             level.append((trials, A, C, n_out, sq))
         exact = any((x[3] == 0).any() for x in level)
         for trials, A, C, n_out, sq in level:
@@ -412,13 +435,195 @@ def search(o: Outcome, het: str):
     return best, tried, targets
 
 
+# ---------------------------------------------------------------- exhaustive search, split in two
+def _trial_options(t: Trial, het: str) -> dict[str, np.ndarray]:
+    """Every (ketamine events, control events) of one trial with its contributions to the pooled
+    statistics: log RR ``y``, variance ``v`` (Stata's 0.5 zero-cell rule), kept flag, and the
+    Mantel-Haenszel numerator/denominator terms (on the corrected counts, as ``pool_batch``)."""
+    ra, rc = _ranges([t])
+    a, c = (np.array(x, float).ravel() for x in np.meshgrid(ra[0], rc[0], indexing="ij"))
+    n1, n2 = np.full_like(a, t.n1), np.full_like(a, t.n2)
+    zero = (a == 0) | (c == 0) | (a == n1) | (c == n2)
+    drop = ((a == 0) & (c == 0)) | ((a == n1) & (c == n2))
+    add = np.where(zero & ~drop, 0.5, 0.0)
+    a_, c_, n1_, n2_ = a + add, c + add, n1 + 2 * add, n2 + 2 * add
+    keep = ~drop
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.where(keep, np.log(a_ / n1_) - np.log(c_ / n2_), 0.0)
+        v = np.where(keep, 1 / a_ - 1 / n1_ + 1 / c_ - 1 / n2_, np.inf)
+    w = np.where(keep, 1 / v, 0.0)
+    big = n1_ + n2_
+    return {
+        "a": a,
+        "c": c,
+        "y": y,
+        "v": v,
+        "w": w,
+        "keep": keep.astype(float),
+        "num": np.where(keep, a_ * n2_ / big, 0.0) if het == "mh" else np.zeros_like(a),
+        "den": np.where(keep, c_ * n1_ / big, 0.0) if het == "mh" else np.zeros_like(a),
+    }
+
+
+def _combine(opts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """All combinations of several trials' options (outer product), as per-trial columns."""
+    grids = np.meshgrid(*[np.arange(len(o["a"])) for o in opts], indexing="ij")
+    idx = [g.ravel() for g in grids]
+    return {key: np.stack([o[key][i] for o, i in zip(opts, idx, strict=True)], 1) for key in opts[0]}
+
+
+def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5):
+    """Every integer table of ``trials`` (no sampling), pooled exactly as ``pool_batch``.
+
+    The trials are split into an inner group, whose combinations are held as vectors, and an
+    outer group looped over one combination at a time; the fixed-effect and Mantel-Haenszel
+    sums are additive over trials, so each outer step adds its constants to the inner vectors,
+    and the random-effects step is computed per trial. Returns the number of tables, the
+    number within printed rounding on every target, and the ``keep_best`` closest tables
+    (fewest targets missed, then smallest squared scaled miss). ``verify_split`` checks the
+    kernel against ``pool_batch``.
+    """
+    opts = [_trial_options(t, het) for t in trials]
+    order = sorted(range(len(trials)), key=lambda j: len(opts[j]["a"]))
+    inner, size = [], 1
+    for j in order:
+        if size * len(opts[j]["a"]) > inner_max and inner:
+            break
+        inner.append(j)
+        size *= len(opts[j]["a"])
+    outer = [j for j in range(len(trials)) if j not in inner]
+    inn = _combine([opts[j] for j in inner])
+    out = _combine([opts[j] for j in outer]) if outer else None
+    n_outer = len(out["a"]) if outer else 1
+    s1_i, sy_i, syy_i, s2_i = (
+        inn["w"].sum(1),
+        (inn["w"] * inn["y"]).sum(1),
+        (inn["w"] * inn["y"] ** 2).sum(1),
+        (inn["w"] ** 2).sum(1),
+    )
+    num_i, den_i, k_i = inn["num"].sum(1), inn["den"].sum(1), inn["keep"].sum(1)
+    n_tables, n_exact, best = 0, 0, []
+    for r in range(n_outer):
+        if outer:
+            w_o, y_o, v_o = out["w"][r], out["y"][r], out["v"][r]
+            s1 = s1_i + w_o.sum()
+            sy = sy_i + (w_o * y_o).sum()
+            syy = syy_i + (w_o * y_o**2).sum()
+            s2 = s2_i + (w_o**2).sum()
+            num, den, kk = num_i + out["num"][r].sum(), den_i + out["den"][r].sum(), k_i + out["keep"][r].sum()
+        else:
+            w_o = y_o = v_o = np.zeros(0)
+            s1, sy, syy, s2, num, den, kk = s1_i, sy_i, syy_i, s2_i, num_i, den_i, k_i
+        with np.errstate(all="ignore"):
+            centre = np.log(num / den) if het == "mh" else sy / s1
+            q = syy - 2 * centre * sy + centre**2 * s1
+            df = kk - 1
+            tau2 = np.where(df > 0, np.maximum(0.0, (q - df) / (s1 - s2 / s1)), 0.0)
+            ws_i = np.where(inn["keep"] > 0, 1 / (inn["v"] + tau2[:, None]), 0.0)
+            sw = ws_i.sum(1)
+            swy = (ws_i * inn["y"]).sum(1)
+            for j in range(len(w_o)):
+                if np.isfinite(v_o[j]):
+                    wj = 1 / (v_o[j] + tau2)
+                    sw = sw + wj
+                    swy = swy + wj * y_o[j]
+            mu = swy / sw
+            se = sw**-0.5
+            res = {
+                "estimate": np.exp(mu),
+                "ci_lower": np.exp(mu - Z975 * se),
+                "ci_upper": np.exp(mu + Z975 * se),
+                "i2": np.where((df > 0) & (q > 0), np.maximum(0, (q - df) / np.where(q > 0, q, 1)) * 100, 0.0),
+                "p": 2 * _norm_sf(np.abs(mu / se)),
+            }
+            scaled = np.stack([(res[s] - val) / tol for s, val, tol in targets], 1)
+        scaled = np.where(np.isfinite(scaled), scaled, 1e9)
+        n_out = (np.abs(scaled) > 1 + 1e-9).sum(1)
+        sq = (scaled**2).sum(1)
+        n_tables += len(n_out)
+        n_exact += int((n_out == 0).sum())
+        top = np.lexsort((sq, n_out))[:keep_best]
+        for b in top:
+            a_vec, c_vec = np.empty(len(trials)), np.empty(len(trials))
+            a_vec[inner], c_vec[inner] = inn["a"][b], inn["c"][b]
+            if outer:
+                a_vec[outer], c_vec[outer] = out["a"][r], out["c"][r]
+            best.append((int(n_out[b]), float(sq[b]), a_vec, c_vec))
+        best = sorted(best, key=lambda x: (x[0], x[1]))[:keep_best]
+    return n_tables, n_exact, best
+
+
+def _norm_sf(z):
+    from scipy.special import erfc
+
+    return 0.5 * erfc(z / math.sqrt(2))
+
+
+def prove_unreachable(name: str, het: str, max_tables: float = math.inf) -> str:
+    """Exhaustive search over every trial set and count assignment the paper allows for one
+    outcome (the named trials with their extracted counts, plus any subset of the optional
+    trials); writes output/<name>_exhaustive.md and returns its text. No sampling: every
+    integer table is pooled (``split_exhaustive``)."""
+    o = next(x for x in OUTCOMES if x.name == name)
+    targets = _targets_with_p(o)
+    lines = [
+        f"# Exhaustive search: {name}",
+        "",
+        f"Generated by `{SCRIPT} --prove {name}` (heterogeneity: {het}). Every trial set the paper allows "
+        f"({o.why}) and every integer count not printed in Table 1 (control events 0..n; ketamine events "
+        "0..n, or 0..6 for Schwartzman's combined count of 6). Targets, each within half a unit of its last "
+        "printed decimal: " + ", ".join(f"{s} {v:g}" for s, v, _ in targets) + ".",
+        "",
+        "| trial set | tables pooled | within rounding on every target | closest table (ketamine/control events) "
+        "| its RR (95% CI) |",
+        "|---|---|---|---|---|",
+    ]
+    total, total_exact = 0, 0
+    for n_add in range(len(o.optional) + 1):
+        for extra in itertools.combinations(o.optional, n_add):
+            trials = o.trials + list(extra)
+            ra, rc = _ranges(trials)
+            size = math.prod(len(r) for r in ra) * math.prod(len(r) for r in rc)
+            if size > max_tables:
+                lines.append(
+                    f"| {', '.join(t.study for t in trials)} | {size:,} | not searched (over --prove-max) | | |"
+                )
+                continue
+            n, n_exact, best = split_exhaustive(trials, het, targets)
+            total += n
+            total_exact += n_exact
+            _, _, a, c = best[0]
+            p = pool_project(
+                a.astype(int), np.array([t.n1 for t in trials]), c.astype(int), np.array([t.n2 for t in trials]), het
+            )
+            table = ", ".join(f"{t.study} {int(a[j])}/{int(c[j])}" for j, t in enumerate(trials))
+            lines.append(
+                f"| {', '.join(t.study for t in trials)} | {n:,} | {n_exact} | {table} | "
+                f"{math.exp(p.estimate):.2f} ({math.exp(p.ci_lower):.2f}-{math.exp(p.ci_upper):.2f}) |"
+            )
+            print(lines[-1], flush=True)
+    lines += [
+        "",
+        f"In all: {total:,} tables, {total_exact} within rounding on every target.",
+        "",
+    ]
+    text = "\n".join(lines)
+    (OUT / f"{name}_exhaustive.md").write_text(text, encoding="utf-8")
+    return text
+
+
 # ---------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--heterogeneity", choices=("mh", "iv"), default=HETEROGENEITY)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--prove", metavar="OUTCOME", help="exhaustive search over every allowed table (slow)")
+    ap.add_argument("--prove-max", type=float, default=math.inf, help="skip trial sets with more tables")
     args = ap.parse_args()
     het = args.heterogeneity
+    if args.prove:
+        prove_unreachable(args.prove, het, args.prove_max)
+        return
     lines = [
         "# Residuals: responders and adverse effects",
         "",

@@ -65,6 +65,16 @@ SD_PRIOR_AMR = 0.6
 SEED = 20190713
 JITTER_RESTARTS = 10
 PROPAGATION_STEPS = [(0, 1), (3,), (2,), (4, 5)]
+# The exact grid search of each block of the authors' fit: the order in which series are added,
+# and the radius (MD, ketamine SD, control-minus-ketamine SD; hundredths) around the continuous
+# optimum. Every grid point inside is tried; the radii are wider than any solution found.
+GRID = [
+    (PROPAGATION_STEPS, (8, 8, 1)),
+    ([(6, 7)], (3, 3, 1)),
+    ([(8, 9, 10)], (3, 3, 1)),
+    ([(11, 12, 13)], (3, 3, 1)),
+    ([(14, 15)], (8, 8, 1)),
+]
 N_EXACT: dict[str, int] = {}
 ALLOW_DELTA = [True]  # unequal arm SDs (0.01 apart) allowed? only in fit (a)
 
@@ -603,14 +613,19 @@ def propagate(d, sd, members, analyses, lam, steps, rad_d=8, rad_s=8, rad_delta=
         m = np.ones(len(Y), bool)
         for st in STATS:
             m &= np.abs(res[st] - TARGETS[(a, st)]) <= TOL[st] + 1e-12
+        if a in P_TARGETS:
+            m &= np.abs(res["p"] - P_TARGETS[a][0]) <= P_TARGETS[a][1] + 1e-12
         return m
 
-    partial = [dict()]
-    assigned: list[int] = []
+    # series of earlier blocks that this block's analyses pool (Schwartzman's 1-2 wk value in the
+    # 2-week analysis) enter as fixed: every analysis is checked with them
+    fixed = sorted({i for a in analyses for i in ANALYSES[a][0]} - set(members))
+    partial = [{i: (float(d[i]), float(sd[i]), float(DELTA[i])) for i in fixed}]
+    assigned: list[int] = list(fixed)
     for new in steps:
         grids = [grid(i) for i in new]
         # product of the new series' grids
-        idx = np.array(list(itertools.product(*[range(len(g[0])) for g in grids])))
+        idx = np.indices([len(g[0]) for g in grids]).reshape(len(grids), -1).T
         G = [grids[j][0][idx[:, j]] for j in range(len(new))]
         Vn = [grids[j][1][idx[:, j]] for j in range(len(new))]
         now = assigned + list(new)
@@ -648,17 +663,179 @@ def propagate(d, sd, members, analyses, lam, steps, rad_d=8, rad_s=8, rad_delta=
     return partial
 
 
-def pick(solutions, lam):
-    """Among exact solutions: fewest unequal-SD trials, then SDs closest to the typical values."""
+# Published P values of the meta-regressions (Results; Abstract) and of Egger's test: the pooled
+# values above leave room among exact solutions of block 1, and the choice among them aims at
+# these, all together (one data set for every analysis). metareg as the pipeline computes it
+# (metabuild.stats.metareg.meta_regression: REML, Knapp-Hartung, Stata metareg's defaults).
+# Moderator = the series (indices into SERIES) in the moderator's first level.
+METAREG_AIMS = {
+    "dose.metareg.p": ([0, 1, 3], 0.213),
+    "crps.metareg.p": ([0, 1], 0.079),
+    "adjunct.metareg.p": ([2, 3, 5], 0.127),
+    "pain_type.metareg.p": ([1, 2, 3], 0.720),
+}
+EGGER_AIM = ("bias.egger.p", 0.423)
+AIM_TOL = 0.0005  # printed to 3 decimals
+
+
+def aim_values(sol: dict) -> dict[str, float]:
+    """The meta-regression and Egger P values of one block-1 solution {series: (md, sd, delta)}."""
+    from metabuild.stats.bias import egger_test
+    from metabuild.stats.metareg import meta_regression
+
+    ids = sorted(sol)
+    y = np.array([sol[i][0] for i in ids])
+    v = np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids])
+    out = {k: meta_regression(y, v, np.isin(ids, m).astype(float)).moderator_p for k, (m, _) in METAREG_AIMS.items()}
+    out[EGGER_AIM[0]] = egger_test(y, v).p
+    return out
+
+
+def aim_miss(vals: dict[str, float]) -> tuple[int, float]:
+    """(number of aimed P values outside printed rounding, sum of their excess in rounding units)."""
+    targets = {k: t for k, (_, t) in METAREG_AIMS.items()} | {EGGER_AIM[0]: EGGER_AIM[1]}
+    excess = [max(0.0, abs(vals[k] - t) / AIM_TOL - 1) for k, t in targets.items()]
+    return sum(e > 1e-9 for e in excess), float(sum(excess))
+
+
+def pick(solutions, lam, aims: bool = False):
+    """Among exact solutions: (block 1 only) fewest aimed P values missed, then the smallest total
+    miss; then the smallest total difference between the arms' SDs, then SDs closest to the typical
+    values, then the values themselves (so ties are broken the same way on every run)."""
 
     def key(sol):
-        n_delta = sum(1 for v in sol.values() if abs(v[2]) > 1e-9)
+        miss = aim_miss(aim_values(sol)) if aims else (0, 0.0)
+        n_delta = round(sum(abs(v[2]) for v in sol.values()), 4)
         pen = sum(
             ((v[1] - (SD_PRIOR_AMR if SERIES[i].study == "amr2010" else SD_PRIOR)) / 0.5) ** 2 for i, v in sol.items()
         )
-        return (n_delta, pen)
+        return (miss[0], round(miss[1], 6), n_delta, round(pen, 9), sorted(sol.items()))
 
     return min(solutions, key=key)
+
+
+# The aimed P values the continuous relaxation can meet together with the 28 values (see
+# output/residuals_pain.md, section "Aimed P values"): a second grid is searched around the
+# relaxation's most central point when the first grid meets fewer of them.
+RELAX_AIMS = ("dose.metareg.p", "crps.metareg.p", "adjunct.metareg.p")
+AIM_GRID = (1, 3, 2)
+AIM_REPORT: list[str] = []
+
+
+def aim_report(sols: list[dict], chosen: dict) -> list[str]:
+    """Residual table of the aimed P values: printed, chosen, and their range over every exact
+    solution of block 1 (the data sets that reproduce the 28 pooled values on both grids)."""
+    vals = [aim_values(s) for s in sols]
+    got = aim_values(chosen)
+    targets = {k: t for k, (_, t) in METAREG_AIMS.items()} | {EGGER_AIM[0]: EGGER_AIM[1]}
+    rows = []
+    for k, t in targets.items():
+        lo, hi = min(v[k] for v in vals), max(v[k] for v in vals)
+        n_ok = sum(abs(v[k] - t) <= AIM_TOL + 1e-12 for v in vals)
+        ok = abs(got[k] - t) <= AIM_TOL + 1e-12
+        rows.append(
+            [
+                f"`{k}`",
+                f"{t:.3f}",
+                fmt(got[k], 4),
+                fmt(t - got[k], 4),
+                "yes" if ok else "**no**",
+                f"{lo:.4f}-{hi:.4f}",
+                str(n_ok),
+            ]
+        )
+    n_all = sum(aim_miss(v)[0] == 0 for v in vals)
+    return [
+        "## Aimed P values (meta-regressions, Egger's test) over the exact solutions of the primary block",
+        "",
+        f"{len(sols)} grid data sets reproduce the 28 pooled values; {n_all} of them also give every aimed P.",
+        "",
+        md_table(
+            [
+                "key",
+                "printed",
+                "chosen data",
+                "published - chosen",
+                "within rounding",
+                "range over the exact solutions",
+                "exact solutions within rounding",
+            ],
+            rows,
+        ),
+        "",
+    ]  # radius (MD, SD, SD difference; hundredths) of the second grid
+
+
+def _block1_constraints(x: np.ndarray, aims: tuple[str, ...]) -> np.ndarray:
+    """Margins (>= 0 when met, in rounding units) of block 1's published values, its trials'
+    described direction/significance, and the aimed P values, at MDs x[:6] and log variances x[6:]."""
+    from metabuild.stats.metareg import meta_regression
+
+    members, analyses = BLOCKS[0]
+    y, v = x[:6], np.exp(x[6:])
+    out = []
+    for a in analyses:
+        idx = ANALYSES[a][0]
+        vals = fast_dl(y[idx], v[idx])
+        for j, st in enumerate(STATS):
+            r = (vals[j] - TARGETS[(a, st)]) / TOL[st]
+            out += [1 - r, 1 + r]
+    lo, hi = y - Z975 * np.sqrt(v), y + Z975 * np.sqrt(v)
+    for i in members:
+        sg = SERIES[i].signif
+        out += (
+            [-hi[i] / 0.01]
+            if sg == "sig"
+            else [-lo[i] / 0.01, hi[i] / 0.01]
+            if sg == "ns"
+            else [-y[i] / 0.01, hi[i] / 0.01]
+        )
+    for k in aims:
+        m, t = METAREG_AIMS[k]
+        r = (meta_regression(y, v, np.isin(range(6), m).astype(float)).moderator_p - t) / AIM_TOL
+        out += [1 - r, 1 + r]
+    return np.array(out)
+
+
+def relax_center(sol: dict, aims: tuple[str, ...] = RELAX_AIMS) -> tuple[np.ndarray, float]:
+    """The point of the continuous relaxation (MDs and variances free, not on the 2-decimal grid)
+    that meets block 1's 28 values and the aimed P values with the largest smallest margin
+    (SLSQP from a grid solution; deterministic). Returns (x, margin); margin < 0: not all met."""
+    from scipy.optimize import minimize
+
+    ids = sorted(sol)
+    y = np.array([sol[i][0] for i in ids])
+    v = np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids])
+    z0 = np.r_[y, np.log(v), 0.0]
+    res = minimize(
+        lambda z: -z[-1],
+        z0,
+        method="SLSQP",
+        constraints=[{"type": "ineq", "fun": lambda z: _block1_constraints(z[:-1], aims) - z[-1]}],
+        options={"maxiter": 500, "ftol": 1e-12},
+    )
+    x = res.x[:-1]
+    return x, float(np.min(_block1_constraints(x, aims)))
+
+
+def aim_block1(sols, d, sd, members, analyses, lam):
+    """Block 1's exact solutions, widened towards the aimed P values: if the best solution of the
+    first grid misses any of RELAX_AIMS, a second grid (radius AIM_GRID) is searched around the
+    relaxation's most central point and its solutions are added."""
+    if not sols:
+        return sols
+    best = pick(sols, lam, aims=True)
+    vals = aim_values(best)
+    if all(abs(vals[k] - METAREG_AIMS[k][1]) <= AIM_TOL + 1e-12 for k in RELAX_AIMS):
+        return sols
+    x, margin = relax_center(best)
+    print(f"  relaxation: smallest margin {margin:.3f} (rounding units) with {', '.join(RELAX_AIMS)}", flush=True)
+    d2, sd2 = d.copy(), sd.copy()
+    d2[:6] = x[:6]
+    sd2[:6] = np.sqrt(np.exp(x[6:]) / (1 / N1[:6] + 1 / N2[:6]))
+    more = propagate(d2, sd2, members, analyses, lam, PROPAGATION_STEPS, *AIM_GRID)
+    seen = {tuple(sorted(s.items())) for s in sols}
+    return sols + [s for s in more if tuple(sorted(s.items())) not in seen]
 
 
 def grid_search(d, sd, members, analyses, sd_min, lam, rng, iters=6000, allow_delta=True):
@@ -845,23 +1022,34 @@ def main() -> None:
         d, sd = np.zeros(len(SERIES)), np.full(len(SERIES), 2.0)
         DELTA[:] = 0.0
         ALLOW_DELTA[0] = name == "authors"
-        for members, analyses in BLOCKS:
+        for b, (members, analyses) in enumerate(BLOCKS):
+            # one generator per fit and block: a block's result does not depend on how many random
+            # numbers the blocks before it drew (it did, so a change upstream moved every later block)
+            rng = np.random.default_rng([SEED, name == "authors", b])
             fit_block(members, analyses, sd_min, lam, starts, rng, d, sd)
             d0, s0 = d.copy(), sd.copy()
-            if name == "authors" and members == BLOCKS[0][0]:
-                # exact search on the grid around the continuous optimum
-                sols = propagate(d, sd, members, analyses, lam, PROPAGATION_STEPS)
-                if sols:
-                    best_sol = pick(sols, lam)
-                    N_EXACT[name] = len(sols)
-                    for i, (md, s_, dl) in best_sol.items():
-                        d[i], sd[i], DELTA[i] = md, s_, dl
-                    print(
-                        f"[{name}] block {analyses[0]}..: {len(sols)} exact grid solutions; chosen by fewest "
-                        "unequal-SD trials, then SDs nearest the typical values",
-                        flush=True,
-                    )
-                    continue
+            if name == "authors":
+                # exact: every point of the 2-decimal grid around the continuous optimum that
+                # reproduces the block's published values, then one chosen by a fixed rule
+                steps, radius = GRID[b]
+                sols = propagate(d, sd, members, analyses, lam, steps, *radius)
+                if b == 0:
+                    sols = aim_block1(sols, d, sd, members, analyses, lam)
+                if not sols:
+                    raise SystemExit(f"{SCRIPT}: no grid point reproduces the published values of {analyses}")
+                best_sol = pick(sols, lam, aims=b == 0)
+                N_EXACT[analyses[0]] = len(sols)
+                if b == 0:
+                    AIM_REPORT[:] = aim_report(sols, best_sol)
+                for i, (md, s_, dl) in best_sol.items():
+                    d[i], sd[i], DELTA[i] = md, s_, dl
+                print(
+                    f"[{name}] block {analyses[0]}..: {len(sols)} exact grid solutions; chosen by "
+                    + ("the meta-regression/Egger P values, then " if b == 0 else "")
+                    + "the smallest SD difference between arms, then SDs nearest the typical values",
+                    flush=True,
+                )
+                continue
             # restarts with targets jittered inside their rounding intervals, each followed by an
             # enumeration of all floor/ceil roundings; keep the best grid point
             best = None
@@ -893,6 +1081,8 @@ def main() -> None:
         }[name]
         table, tally = report(d, sd, title)
         text += [table, "Study-level values:", "", study_table(d, sd), ""]
+        if name == "authors":
+            text += AIM_REPORT
         print(table)
         print(study_table(d, sd))
         print()
