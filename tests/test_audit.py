@@ -66,6 +66,8 @@ def make_tree(root: Path) -> Path:
     config["analyses"] = {k: config["analyses"][k] for k in ("primary", "dose", "nausea")}
     (root / "config").mkdir()
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    if config.get("review_module"):  # the review's own module (its cumulative dose, ...)
+        shutil.copy(REPO / config["review_module"], root / config["review_module"])
     (root / "manuscript").mkdir()
     (root / "manuscript" / "paper.qmd").write_text(PAPER, encoding="utf-8")
     return root
@@ -73,6 +75,7 @@ def make_tree(root: Path) -> Path:
 
 def build(root: Path) -> Path:
     """Compute and record results/numbers.json of the tree at ``root`` (as the workflow would)."""
+    from metabuild import review
     from metabuild.analysis import dependency_digest, run_analysis
     from metabuild.data import load_dataset
     from metabuild.describe import TOPICS
@@ -112,6 +115,15 @@ def build(root: Path) -> Path:
             {"settings": settings},
         )
         write_json(out, {"topic": "studies", "numbers": numbers, "provenance": job_provenance(sm, data_rows=rows)})
+        sources.append(out)
+        # the review module's counts of trials by condition (studies.count_crps, ...)
+        count, _cells, count_settings = review.topics(config)["trial_counts"]
+        numbers, rows = count(dataset, count_settings(config))
+        out = "results/descriptive/trial_counts.json"
+        sm = _FakeSnakemake(
+            "describe", ["data/studies.csv", "data/pain_scores.csv"], [out], {"topic": "trial_counts"}, {}
+        )
+        write_json(out, {"topic": "trial_counts", "numbers": numbers, "provenance": job_provenance(sm, data_rows=rows)})
         sources.append(out)
         write_json("results/numbers.json", build_registry(sources, "data/published_values.csv"))
     finally:

@@ -219,18 +219,31 @@ class Dependence:
 
     # -- descriptive jobs ------------------------------------------------------------------------
 
+    def topic_function(self, topic: str | None) -> Any:
+        """The function of a descriptive topic: the library's (metabuild.describe.TOPICS) or the
+        review module's (config ``review_module``, relative to the project of the data)."""
+        from metabuild import describe, review
+
+        if topic in describe.TOPICS:
+            return describe.TOPICS[topic]
+        if not self.config.get("review_module") or self.raw is None:
+            return None
+        config = dict(self.config)
+        config["review_module"] = str(Path(self.raw.data_dir).resolve().parent / config["review_module"])
+        own = review.topics(config)
+        return own[topic][0] if topic in own else None
+
     def columns_read(self, job: str) -> dict[str, dict[str, set[str]]]:
         """key -> file -> columns read, for a ``describe`` job (by removing each column in turn)."""
         if job in self._columns_cache:
             return self._columns_cache[job]
-        from metabuild import describe
 
         prov = self.jobs[job]
         topic = prov["wildcards"].get("topic")
         settings = prov["params"].get("settings", {})
         keys = self.keys_by_job[job]
         result: dict[str, dict[str, set[str]]] = {k: {} for k in keys}
-        function = describe.TOPICS.get(topic)
+        function = self.topic_function(topic)
         if function is None or self.raw is None:
             self._columns_cache[job] = {}
             return {}
@@ -336,12 +349,11 @@ class Dependence:
                     numbers = run_analysis(*found, raw.dataset(), config)["numbers"]
                     result = {k: v["value"] for k, v in numbers.items()}
             elif prov["rule"] == "describe":
-                from metabuild import describe
                 from metabuild.workflow_support import descriptive_settings
 
                 topic = prov["wildcards"].get("topic")
                 settings = descriptive_settings(topic, config) if from_config else prov["params"].get("settings")
-                numbers, _ = describe.TOPICS[topic](raw.dataset(), settings)
+                numbers, _ = self.topic_function(topic)(raw.dataset(), settings)
                 result = {k: v["value"] for k, v in numbers.items()}
             else:
                 result = None
