@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "diff": "metabuild.audit.diff",
     "replay": "metabuild.audit.replay",
     "revision": "metabuild.audit.revision",
+    "preview": "metabuild.preview",
 }
 
 
