@@ -20,8 +20,6 @@ from pathlib import Path
 import pytest
 from conftest import copy_project
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_browser]
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 #: generous: the first build is a cold build, and the machine may be shared
@@ -99,6 +97,8 @@ def wait_for(condition, timeout: float, what: str, proc: subprocess.Popen, log: 
     pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
 
 
+@pytest.mark.slow
+@pytest.mark.needs_browser
 def test_a_data_edit_reloads_the_page_with_the_new_number(tmp_path, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -193,3 +193,49 @@ def test_a_data_edit_reloads_the_page_with_the_new_number(tmp_path, browser):
         time.sleep(0.2)
     assert not left, f"processes left after the preview stopped: {left}"
     assert not (project / ".snakemake" / "locks").exists() or not any((project / ".snakemake" / "locks").iterdir())
+
+
+def test_the_server_adds_its_script_to_served_pages_only_and_serves_nothing_outside_results(tmp_path):
+    """Without a build: the page is served with the reload script and the file's digest, the
+    file on disk is untouched, the state endpoint answers, and no path leaves results/."""
+    import hashlib
+    import threading
+    import urllib.error
+
+    from metabuild.preview import STATE_PATH, Preview
+
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    (project / "Snakefile").write_text("")
+    (project / "config" / "config.yaml").write_text("results_dir: out\nmanuscript: {documents: [paper]}\n")
+    page = project / "out" / "manuscript" / "paper.html"
+    page.parent.mkdir(parents=True)
+    original = "<html><body><p>The estimate is <span>1.5</span>.</p></body></html>"
+    page.write_text(original)
+    (project / "secret.txt").write_text("not served")
+    preview = Preview(project, port=0)
+    server = threading.Thread(target=preview._server.serve_forever, daemon=True)
+    server.start()
+    base = preview.url.split("/manuscript/")[0]
+    try:
+        with urllib.request.urlopen(f"{base}/") as response:  # redirected to the page
+            served = response.read().decode()
+            assert response.url.endswith("/manuscript/paper.html")
+        digest = hashlib.sha256(original.encode()).hexdigest()
+        assert served.startswith(original[: original.index("</body>")])
+        assert "metabuild preview" in served and json.dumps(digest) in served
+        assert served.endswith("</body></html>")
+        assert page.read_text() == original
+        with urllib.request.urlopen(f"{base}{STATE_PATH}?page=/manuscript/paper.html") as response:
+            state = json.load(response)
+        assert state["digest"] == digest and state["building"] is False and state["error"] is None
+        page.write_text(original.replace("1.5", "1.6"))
+        with urllib.request.urlopen(f"{base}{STATE_PATH}?page=/manuscript/paper.html") as response:
+            assert json.load(response)["digest"] != digest
+        for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/manuscript/../../secret.txt", "/missing.html"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + path)
+            assert refused.value.code == 404, path
+    finally:
+        preview._server.shutdown()
+        preview._server.server_close()

@@ -98,7 +98,13 @@ class Preview:
         self.root = root
         self.cores = max(1, cores)
         self.quiet = quiet
-        self.results = root / _results_dir(root)
+        config = _read_config(root)
+        self.results = root / str(config.get("results_dir", "results"))
+        manuscript = config.get("manuscript") or {}
+        #: documents whose HTML can be built first: ``<folder>/<document>.html``
+        self.documents = set(manuscript.get("documents") or ["paper", "supplement"])
+        self.html_first = "html" in (manuscript.get("formats") or ["html"])
+        self.watched = [root / name for name in dict.fromkeys([str(config.get("data_dir", "data")), *WATCHED])]
         self.page = page
         self.state = State()
         self._lock = threading.Lock()
@@ -131,7 +137,8 @@ class Preview:
         try:
             os.chdir(self.root)  # Snakemake's API and the jobs work relative to the project
             workers.keep_warm(self.cores)
-            self._say(f"metabuild preview: {self.url}  (watching {', '.join(WATCHED)}; Ctrl-C stops)")
+            watching = ", ".join(os.path.relpath(path, self.root) for path in self.watched)
+            self._say(f"metabuild preview: {self.url}  (watching {watching}; Ctrl-C stops)")
             self._dirty.set()  # the first build brings results/ up to date
             for thread in threads:
                 thread.start()
@@ -162,7 +169,7 @@ class Preview:
     def _watch(self) -> None:
         import watchfiles
 
-        paths = [self.root / name for name in WATCHED if (self.root / name).is_dir()]
+        paths = [path for path in self.watched if path.is_dir()]
         # step: yield 50 ms after the last change of a burst (an editor's save is several events)
         for changes in watchfiles.watch(*paths, stop_event=self._stop, step=50, raise_interrupt=False):
             names = sorted({os.path.relpath(path, self.root) for _, path in changes})
@@ -182,12 +189,15 @@ class Preview:
             with self._lock:
                 self.state.building = True
                 edit = self.state.last_edit
-            first = self._build([f"{self.results.name}/{page}"], html_only=True)
+            target = (self.results / page).relative_to(self.root).as_posix()
+            first = self._build([target], html_only=True) if self.html_first else None
             seen = time.time()
             if self._stop.is_set() or self._dirty.is_set():
                 self._finish(None)
                 continue  # a newer edit: build that first
             rest = self._build([], html_only=False)
+            if not self.html_first:
+                seen = time.time()
             with self._lock:
                 self.state.rebuilds += 1
                 self.state.timings.append(
@@ -269,7 +279,7 @@ class Preview:
     def reading(self, url_path: str) -> None:
         """The browser shows this page: build it first from now on."""
         path = self.resolve(url_path)
-        if path is not None and path.suffix == ".html":
+        if path is not None and path.suffix == ".html" and path.stem in self.documents:
             self.page = path.relative_to(self.results).as_posix()
 
     def state_for(self, url_path: str) -> dict[str, Any]:
@@ -286,11 +296,13 @@ class Preview:
         return state
 
 
-def _results_dir(root: Path) -> str:
+def _read_config(root: Path) -> dict[str, Any]:
+    """The entries of config/config.yaml the preview needs (Snakemake checks the file itself)."""
     import yaml
 
-    config = yaml.safe_load((root / "config" / "config.yaml").read_text(encoding="utf-8")) or {}
-    return str(config.get("results_dir", "results"))
+    path = root / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return config if isinstance(config, dict) else {}
 
 
 class _Server(http.server.ThreadingHTTPServer):
