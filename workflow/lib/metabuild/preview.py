@@ -127,16 +127,21 @@ class Preview:
         # Orphans of a killed worker (pandoc, typst) become this process's children, so that
         # the clean-up below finds and ends them (the forkserver does the same for its own).
         workers.become_subreaper()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: self._stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        # Ctrl-C reaches the terminal's whole process group: the forkserver starts (in
+        # keep_warm) with SIGINT ignored, as its workers and their programs then are, so that
+        # only this process sees it and ends them in order (not workers dying mid-job first).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # daemon threads: a build that does not end within the minute below cannot hold the exit
         threads = [
-            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="preview-http"),
-            threading.Thread(target=self._watch, name="preview-watch"),
-            threading.Thread(target=self._build_loop, name="preview-build"),
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True),
+            threading.Thread(target=self._watch, name="preview-watch", daemon=True),
+            threading.Thread(target=self._build_loop, name="preview-build", daemon=True),
         ]
         try:
             os.chdir(self.root)  # Snakemake's API and the jobs work relative to the project
             workers.keep_warm(self.cores)
+            signal.signal(signal.SIGINT, lambda *_: self._stop.set())
             watching = ", ".join(os.path.relpath(path, self.root) for path in self.watched)
             self._say(f"metabuild preview: {self.url}  (watching {watching}; Ctrl-C stops)")
             self._dirty.set()  # the first build brings results/ up to date
@@ -209,7 +214,8 @@ class Preview:
                     }
                 )
             self._finish(first or rest)
-            self._say(f"rebuilt {page} in {seen - started:.1f} s, everything in {time.time() - started:.1f} s")
+            if not self._stop.is_set():
+                self._say(f"rebuilt {page} in {seen - started:.1f} s, everything in {time.time() - started:.1f} s")
 
     def _finish(self, error: str | None) -> None:
         with self._lock:

@@ -277,8 +277,9 @@ def keep_warm(workers: int) -> None:
 
 
 def close_pool() -> None:
-    """End the pool now: refuse further jobs and kill the workers, so that running jobs fail
-    at once (Snakemake then deletes their outputs, as after a failed job)."""
+    """End the pool now: refuse further jobs and kill the forkserver and the workers, so that
+    running jobs fail at once (Snakemake then deletes their outputs, as after a failed job).
+    For a process that ends afterwards: :func:`end_descendants` then ends what is left."""
     global _closed, _pool
     with _lock:
         _closed = True
@@ -287,6 +288,15 @@ def close_pool() -> None:
         return
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
+    # The forkserver first: its workers die with it (PR_SET_PDEATHSIG), and the programs they
+    # ran (pandoc) come to this process, not to the forkserver (which would reap them with a
+    # warning each). multiprocessing has no public call for its forkserver's PID.
+    from multiprocessing import forkserver
+
+    server = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if server:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server, signal.SIGKILL)
     for process in processes:
         with contextlib.suppress(Exception):
             process.kill()
