@@ -236,6 +236,12 @@ def test_the_server_adds_its_script_to_served_pages_only_and_serves_nothing_outs
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(base + path)
             assert refused.value.code == 404, path
+            assert b"not built" not in refused.value.read() or path == "/missing.html"
+        # a page not built yet waits for its file (digest null) and reloads when it appears
+        with pytest.raises(urllib.error.HTTPError) as waiting:
+            urllib.request.urlopen(f"{base}/manuscript/supplement.html")
+        body = waiting.value.read().decode()
+        assert "Not built yet" in body and "let digest = null;" in body
     finally:
         preview._server.shutdown()
         preview._server.server_close()

@@ -372,8 +372,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, json.dumps(preview.state_for(page)).encode(), "application/json")
             return
         path = preview.resolve(url.path)
-        if path is None or not path.is_file():
-            self._send(404, b"not built (yet)\n", "text/plain; charset=utf-8")
+        if path is None:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+            return
+        if not path.is_file():
+            if path.suffix == ".html":  # not built yet: this page reloads itself once it is
+                waiting = b"<html><body><p>Not built yet: this page reloads when it is.</p></body></html>"
+                self._send(404, inject(waiting, None), "text/html; charset=utf-8")
+            else:
+                self._send(404, b"not built (yet)\n", "text/plain; charset=utf-8")
             return
         body = path.read_bytes()
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
