@@ -9,9 +9,11 @@ Measures, each in a fresh temporary copy of the project (``git ls-files`` + data
 (a) cold build ``snakemake --cores 2``; (b) no-op rerun; (c) rebuild after a one-cell edit
 (one SD in pain_scores.csv) with the jobs rerun; (d) the floor: the same outputs in ONE Python
 process (benchmarks/floor.py) and where the rest of the cold build goes (process start-up +
-imports per job, DAG building, scheduling); (e) synthetic reviews (benchmarks/synthetic.py) of
-N studies x M analyses built up to results/numbers.json and the forest figures, with DAG time
-and per-job overhead, and a cProfile of the DAG building of the largest one.
+imports per job, DAG building, scheduling); (f) ``metabuild preview`` on the built copy: a
+one-cell edit until the page being read has changed, and a save that changes nothing; (e)
+synthetic reviews (benchmarks/synthetic.py) of N studies x M analyses built up to
+results/numbers.json and the forest figures, with DAG time and per-job overhead, and a cProfile
+of the DAG building of the largest one.
 
 If data/ does not validate yet, (a)-(d) use a synthetic review with the project's own
 analyses (stated in the output) and stop before the manuscript (whose numbers need real data).
@@ -328,7 +330,90 @@ def bench_project(root: Path, fallback_n: int) -> dict:
         f"      scheduling/bookkeeping/idle cores = cold - DAG - sum(jobs)/{CORES} = {rest:.2f} s "
         f"({rest / max(n_jobs, 1):.2f} s per job)"
     )
-    return {"cold": t_cold, "noop": t_noop, "edit": t_edit, "floor": t_floor, "dry_clean": t_dry_clean}
+    return {
+        "cold": t_cold,
+        "noop": t_noop,
+        "edit": t_edit,
+        "floor": t_floor,
+        "dry_clean": t_dry_clean,
+        "copy": cold,
+        "valid": valid,
+    }
+
+
+# ------------------------------------------------------------------------------------- (f)
+def bench_preview(copy: Path, cold: float, repeats: int) -> None:
+    """``metabuild preview`` on a built copy: ``repeats`` one-cell edits (an SD of
+    pain_scores.csv, as in (c)), each timed from the write until the preview's state endpoint
+    (``/__preview__/state``, which the open page polls every ``POLL_MS``) reports a new digest
+    of results/manuscript/paper.html, and until both passes are done; then saves that change
+    nothing (the same bytes written again), timed until the rebuild is done."""
+    import urllib.request
+
+    print(f"\n== (f) metabuild preview (warm workers, HTML of the page first), {repeats} edits")
+    log = LOGDIR / "f_preview.log"
+    with log.open("w") as out:
+        popen = subprocess.Popen(
+            [PY, "-m", "metabuild", "preview", "--cores", str(CORES), "--port", "0", "--quiet"],
+            cwd=copy,
+            env=env_for(copy),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not (m := re.search(r"http://127\.0\.0\.1:\d+/", log.read_text())):
+            if popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the preview did not start; see {log}")
+            time.sleep(0.1)
+        url = m.group(0) + "__preview__/state?page=/manuscript/paper.html"
+
+        def state() -> dict:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return json.load(response)
+
+        def wait(condition, timeout: float = 900) -> dict:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                current = state()
+                if condition(current):
+                    return current
+                time.sleep(0.05)
+            raise RuntimeError(f"the preview did not finish in {timeout:.0f} s; see {log}")
+
+        wait(lambda s: s["rebuilds"] >= 1 and not s["building"])  # the start-up build (up to date)
+        visible, complete = [], []
+        for _ in range(repeats):
+            before = state()
+            start = time.perf_counter()
+            edit = edit_one_cell(copy)
+            wait(lambda s, d=before["digest"]: s["digest"] != d)
+            visible.append(time.perf_counter() - start)
+            after = wait(lambda s, n=before["rebuilds"]: s["rebuilds"] > n and not s["building"])
+            complete.append(time.perf_counter() - start)
+            if after["error"]:
+                print(f"    the rebuild failed: {after['error'][:300]}")
+        noops = []
+        for _ in range(repeats):
+            before = state()
+            path = copy / "data" / "pain_scores.csv"
+            start = time.perf_counter()
+            path.write_bytes(path.read_bytes())
+            wait(lambda s, n=before["rebuilds"]: s["rebuilds"] > n and not s["building"])
+            noops.append(time.perf_counter() - start)
+    finally:
+        if popen.poll() is None:
+            os.kill(popen.pid, signal.SIGTERM)
+        popen.wait(timeout=120)
+    median = statistics.median(visible)
+    print(
+        f"    edit seen in the page:  median {fmt(median)} s  (each: {', '.join(f'{t:.2f}' for t in visible)}; "
+        f"the page polls every 0.25 s on top)  [{edit}, repeated]"
+    )
+    print(f"    visible/cold = {median / cold:.2f}   [target < 0.25 of a cold build]")
+    print(f"    both passes done:       median {fmt(statistics.median(complete))} s  (the other document and formats)")
+    print(f"    a save that changes nothing: median {fmt(statistics.median(noops))} s until the rebuild is done")
 
 
 def registry_size(copy: Path, label: str, *extra: str) -> None:
@@ -477,6 +562,8 @@ def main() -> None:
         "--scale", default="10x10,100x10,1000x10,10x100,100x100,1000x100", help="comma-separated NxM grid for (e)"
     )
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--skip-preview", action="store_true", help="skip (f)")
+    parser.add_argument("--preview-edits", type=int, default=3, help="edits timed in (f) (default: 3)")
     parser.add_argument(
         "--build-timeout",
         type=float,
@@ -497,7 +584,9 @@ def main() -> None:
         f"copies and logs in {root}"
     )
     if not args.skip_real:
-        bench_project(root, args.fallback_n)
+        project = bench_project(root, args.fallback_n)
+        if project["valid"] and not args.skip_preview:
+            bench_preview(project["copy"], project["cold"], args.preview_edits)
     # today's paper, rendered beside the largest review: the cold copy's build, else the project's own
     candidates = (root / "cold" / "results", synthetic.PROJECT / "results")
     paper = next((r for r in candidates if (r / "manuscript" / "paper.html").is_file()), None)

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "replay": "metabuild.audit.replay",
     "revision": "metabuild.audit.revision",
     "new": "metabuild.scaffold",
+    "preview": "metabuild.preview",
 }
 
 

@@ -246,6 +246,8 @@ def start_early(workflow: Any) -> bool:
 def _get_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     global _pool
     with _lock:
+        if _closed:
+            raise RuntimeError("the job workers have been closed (the preview is stopping)")
         if _pool is None:
             _pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=max(1, workers), mp_context=_forkserver_context(), initializer=_start_worker
@@ -259,6 +261,64 @@ def _discard_pool() -> None:
         if _pool is not None:
             _pool.shutdown(wait=False, cancel_futures=True)
         _pool = None
+
+
+# ------------------------------------------------------------ a pool for several builds
+# `metabuild preview` runs one Snakemake after another in its own process (Snakemake's API):
+# the pool, a module global, then serves every build. These three calls are its lifetime.
+_closed = False
+
+
+def keep_warm(workers: int) -> None:
+    """Start the pool and its ``workers`` processes now, for a process that runs several
+    builds (ProcessPoolExecutor otherwise forks a worker only when a job finds none idle)."""
+    pool = _get_pool(workers)
+    concurrent.futures.wait([pool.submit(os.getpid) for _ in range(max(1, workers))])
+
+
+def close_pool() -> None:
+    """End the pool now: refuse further jobs and kill the forkserver and the workers, so that
+    running jobs fail at once (Snakemake then deletes their outputs, as after a failed job).
+    For a process that ends afterwards: :func:`end_descendants` then ends what is left."""
+    global _closed, _pool
+    with _lock:
+        _closed = True
+        pool, _pool = _pool, None
+    if pool is None:
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    # The forkserver first: its workers die with it (PR_SET_PDEATHSIG), and the programs they
+    # ran (pandoc) come to this process, not to the forkserver (which would reap them with a
+    # warning each). multiprocessing has no public call for its forkserver's PID.
+    from multiprocessing import forkserver
+
+    server = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if server:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server, signal.SIGKILL)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.kill()
+
+
+def become_subreaper() -> bool:
+    """Make this process the parent of its orphaned descendants (a killed worker's pandoc),
+    so that :func:`end_descendants` finds them. False where Linux's prctl is unavailable."""
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def end_descendants(spare: Iterable[int] = ()) -> None:
+    """SIGKILL every process this one started (the forkserver, workers, their programs) but
+    ``spare``, generation by generation (orphans come back to a subreaper)."""
+    spared = set(spare)
+    while children := [pid for pid in _children(os.getpid()) if pid not in spared]:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 def run_script(

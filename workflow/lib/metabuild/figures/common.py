@@ -4,7 +4,7 @@ Every figure is built on a bare :class:`matplotlib.figure.Figure` with an Agg ca
 pyplot, no global state) inside :func:`style`, and written by :func:`save_figure` as
 
 * ``<stem>.svg``: vector, text converted to paths (no font needed to view it), for HTML/PDF;
-* ``<stem>.png``: 300 dpi raster, for DOCX.
+* ``<stem>.png``: 300 dpi raster (RGB, as the figures are opaque), for DOCX.
 
 Text from data (study labels, subgroup labels, titles) is drawn with ``parse_math=False``, so
 a ``$`` in a label is a dollar sign, not mathtext; only the statistics lines the code writes
@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
 import matplotlib.style
+import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -69,7 +71,6 @@ RC: dict[str, object] = {
 
 SVG_METADATA = {"Date": None, "Creator": None}
 MAX_PNG_PIXELS = 12000
-PNG_METADATA = {"Software": None}
 
 _TEXT2PATH = TextToPath()
 
@@ -110,6 +111,9 @@ def new_figure(width_in: float, height_in: float) -> Figure:
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """Write ``stem.svg`` and ``stem.png`` (300 dpi) atomically; return both paths.
 
+    Both are read by the documents: the HTML and PDF renderings embed the SVG, the DOCX the
+    PNG (``manuscript/filters/numbers.lua``), and every figure appears in a document.
+
     ``stem`` is a path without suffix (a suffix, if any, is replaced). Each file is written
     to a temporary file in the target directory and moved into place with :func:`os.replace`,
     so a reader never sees a half-written figure.
@@ -118,14 +122,48 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     if stem.suffix in (".svg", ".png"):  # tolerate a stem given with a suffix
         stem = stem.with_suffix("")
     svg, png = stem.parent / f"{stem.name}.svg", stem.parent / f"{stem.name}.png"
-    # 300 dpi, except for very tall (a forest plot of hundreds of studies) or very wide figures,
-    # whose PNG is capped at MAX_PNG_PIXELS on each side: the SVG stays the full-resolution
-    # version. (Labels are capped at validation; this bounds the PNG whatever the text.)
-    dpi = min(PNG_DPI, MAX_PNG_PIXELS / fig.get_figheight(), MAX_PNG_PIXELS / fig.get_figwidth())
     with style():
-        atomic_write(svg, lambda fh: fig.savefig(fh, format="svg", metadata=SVG_METADATA))
-        atomic_write(png, lambda fh: fig.savefig(fh, format="png", dpi=dpi, metadata=PNG_METADATA))
+        save_svg(fig, svg)
+        save_png(fig, png)
     return [svg, png]
+
+
+def save_svg(fig: Figure, path: Path) -> None:
+    """The vector figure, text as paths (called inside :func:`style`)."""
+    atomic_write(path, lambda fh: fig.savefig(fh, format="svg", metadata=SVG_METADATA))
+
+
+#: zlib level of the PNGs: 3 makes files as small as matplotlib's 6 (within 0.5%) in half the
+#: time on these figures (flat colours and text); benchmarks/README.md has the measurement.
+PNG_COMPRESS_LEVEL = 3
+
+
+def png_dpi(fig: Figure) -> float:
+    """300 dpi, except for very tall (a forest plot of hundreds of studies) or very wide
+    figures, whose PNG is capped at MAX_PNG_PIXELS on each side: the SVG stays the
+    full-resolution version. (Labels are capped at validation; this bounds the PNG whatever
+    the text.)"""
+    return min(PNG_DPI, MAX_PNG_PIXELS / fig.get_figheight(), MAX_PNG_PIXELS / fig.get_figwidth())
+
+
+def save_png(fig: Figure, path: Path) -> None:
+    """The raster figure for the DOCX (called inside :func:`style`).
+
+    Drawn by Agg exactly as ``savefig(format="png")`` draws it, but written by Pillow as RGB
+    when it is opaque (every figure here is on white: ``savefig.transparent`` is off), not
+    RGBA: the same pixels, a quarter less data to compress, with :data:`PNG_COMPRESS_LEVEL`.
+    The PNG's pHYs chunk says its dpi (Word sizes the picture by it); it has no text chunk."""
+    dpi = png_dpi(fig)
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=dpi)
+    # Agg's canvas is int(size * dpi) pixels (RendererAgg(int(w), int(h)) of figure.bbox)
+    size = (int(fig.get_figwidth() * dpi), int(fig.get_figheight() * dpi))
+    if size[0] * size[1] * 4 != raw.getbuffer().nbytes:
+        raise RuntimeError(f"{path}: Agg drew {raw.getbuffer().nbytes} bytes, not {size[0]}x{size[1]} RGBA pixels")
+    image = PIL.Image.frombuffer("RGBA", size, raw.getbuffer(), "raw", "RGBA", 0, 1)
+    if image.getextrema()[3] == (255, 255):
+        image = image.convert("RGB")
+    atomic_write(path, lambda fh: image.save(fh, format="png", dpi=(dpi, dpi), compress_level=PNG_COMPRESS_LEVEL))
 
 
 # --------------------------------------------------------------------------- text measurement
