@@ -55,14 +55,18 @@ def test_number_shows_its_provenance_and_published_value(browser, built_results)
     assert entry["provenance"]["rule"] in tooltip
     assert entry["provenance"]["script"]["path"] in tooltip
     assert entry["published"][0]["printed"] in tooltip
-    # following the link lands on the provenance entry, which names the input files and hashes
+    # following the link lands on the number's entry in the provenance document, in the section
+    # of its job, which names the job's input files and hashes
     link = span.find_element(By.TAG_NAME, "a")
-    target = link.get_attribute("href").split("#", 1)[1]
-    section = browser.find_element(By.ID, target)
-    text = section.text
-    assert "primary.estimate" in text
+    assert link.get_attribute("href").endswith("provenance.html#prov-primary.estimate")
+    link.click()
+    assert browser.current_url.endswith("provenance.html#prov-primary.estimate")
+    row = browser.find_element(By.ID, "prov-primary.estimate").find_element(By.XPATH, "./ancestor::tr")
+    assert "primary.estimate" in row.text and entry["text"] in row.text
+    section = row.find_element(By.XPATH, "./ancestor::section[1]")
     some_input = entry["provenance"]["inputs"][0]
-    assert some_input["path"] in text and some_input["sha256"][:12] in text
+    assert entry["job"] in section.text
+    assert some_input["path"] in section.text and some_input["sha256"][:12] in section.text
 
 
 def test_reproduction_report_filters_and_sorts_and_holds_the_markdown(browser, built_results):
