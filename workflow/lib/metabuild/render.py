@@ -338,14 +338,29 @@ def _compile_pdf(source: str, root: Path, qmd: Path, target: Path, cfg) -> None:
     import typst
 
     fonts = [str(cfg["project_dir"] / d) for d in FONT_DIRS if (cfg["project_dir"] / d).is_dir()]
-    try:
-        pdf = typst.compile(
+
+    def compile_pdf(floats: str) -> bytes:
+        return typst.compile(
             source.encode("utf-8"),
             root=str(root),
             font_paths=fonts,
             ignore_system_fonts=True,
             timestamp=_epoch(),
+            sys_inputs={"metabuild-floats": floats},
         )
+
+    try:
+        try:
+            pdf = compile_pdf("auto")
+        except Exception as exc:
+            # Typst 0.15.1 can fail to build a tagged (accessible) PDF when a floating figure
+            # moves out of its place in the text ("internal error: parent group", typst-pdf
+            # tags/tree/build.rs). Then the figures stay where the text puts them: the same
+            # document, with blank space where a figure did not fit, and still tagged.
+            if "internal error" not in str(exc):
+                raise
+            print(f"typst: {str(exc).splitlines()[0]}; setting {qmd.name} without floating figures", flush=True)
+            pdf = compile_pdf("none")
     except Exception as exc:  # typst.TypstError and friends
         raise RenderError(f"typst failed to compile the PDF for {qmd} -> {target}:\n{exc}") from exc
     atomic_write(target, lambda handle: handle.write(pdf))
