@@ -303,11 +303,19 @@ def test_analysis_leave_one_out_keeps_going_without_an_informative_study():
         | {"events_control": d["c"], "n_control": d["n2"]},
         index=["s0", "s1", "s2"],
     )
+    wide.attrs["arms"] = ("ketamine", "control")  # as analysis._wide records the review's arms
     rows = analysis._leave_one_out(wide, "RR", {})
     assert rows[0]["estimate"] is None and "no informative study" in rows[0]["note"]
     assert rows[1]["estimate"] == pytest.approx(math.exp(rows[1]["log_estimate"]))
     numbers = analysis.analysis_numbers(
-        {"analysis": "x", "measure": "RR", "pooled": {}, "studies": [], "leave_one_out": rows},
+        {
+            "analysis": "x",
+            "measure": "RR",
+            "pooled": {},
+            "studies": [],
+            "leave_one_out": rows,
+            "arms": [{"id": "ketamine"}, {"id": "control"}],
+        },
     )
     assert numbers["x.loo.min"]["value"] == rows[1]["estimate"]
 

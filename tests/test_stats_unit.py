@@ -389,6 +389,7 @@ def test_analysis_dispatch_uses_config_measure_method_and_test():
         },
         index=["s1", "s2", "s3", "s4", "s5"],
     )
+    wide.attrs["arms"] = ("ketamine", "control")  # as analysis._wide records the review's arms
     out = analysis._fit(wide, "OR", {"method": "REML", "test": "knha"})
     es = _effects.log_odds_ratio(wide["events_ketamine"], wide["n_ketamine"], wide["events_control"], wide["n_control"])
     fit = _pooling.meta_analysis(es.yi, es.vi, "REML", "knha")
