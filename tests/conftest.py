@@ -72,3 +72,41 @@ def built_results(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("built") / "project")
     subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, check=True, capture_output=True)
     return project / "results"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def headless_chromium(*extra_flags: str):
+    """A headless Chromium driven by selenium (setup.sh installs chromium and chromium-driver);
+    skips without them (a failure under CI, see above). The caller quits it."""
+    import tempfile
+
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium or chromedriver is not installed (Debian: chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='metabuild-chrome-')}",
+        *extra_flags,
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a test module."""
+    driver = headless_chromium()
+    yield driver
+    driver.quit()

@@ -14,22 +14,18 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import copy_project
+from conftest import copy_project, headless_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 SCREENSHOT = ROOT / "results" / "checks" / "snakemake_report.png"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 pytestmark = pytest.mark.slow
 
@@ -106,27 +102,12 @@ def test_report_holds_every_figure_table_and_document(report):
 def test_chromium_shows_a_forest_plot_in_the_report(report):
     """Click through the report as a person would (Figures, Forest plots, the eye of
     forest_primary): the figure is displayed, decoded, and is not blank."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("Chromium or chromedriver is not installed (Debian: chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     path, _ = report
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--window-size=1400,1000",
-        "--no-first-run",
-        "--disable-background-networking",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='metabuild-chrome-')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver = headless_chromium("--window-size=1400,1000")
     try:
         driver.get(path.as_uri())
         wait = WebDriverWait(driver, 30)
