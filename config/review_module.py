@@ -24,6 +24,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from metabuild import escape
+from metabuild.describe import number, rows_read
 
 RateUnit = Literal["mg/kg/h", "mg/kg", "mg/kg/d"]
 
@@ -102,41 +103,30 @@ def computed_columns(table: pd.DataFrame, settings: Mapping[str, Any]) -> dict[s
     return {"cumulative_dose_mg": doses(table, float(settings["reference_weight_kg"]))}
 
 
-def _num(value: Any, kind: str, decimals: int | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"value": value.item() if hasattr(value, "item") else value, "kind": kind}
-    if decimals is not None:
-        entry["decimals"] = decimals
-    return entry
-
-
-def _rows(frame: pd.DataFrame) -> list[int]:
-    return sorted(int(r) for r in frame["_row"])
-
-
 def regimen(data: Any, settings: Mapping[str, Any]) -> tuple[dict, dict]:
     s = data.studies
     hours_per_day = s["hours_total"] / s["days"]
     dose = pd.Series(doses(s, settings["reference_weight_kg"]))
     numbers = {
-        "regimen.hours_median": _num(float(s["hours_total"].median()), "median", 1),
-        "regimen.hours_min": _num(float(s["hours_total"].min()), "median", 1),
-        "regimen.hours_max": _num(float(s["hours_total"].max()), "median", 0),
-        "regimen.hours_per_day_median": _num(float(hours_per_day.median()), "median", 1),
-        "regimen.days_median": _num(float(s["days"].median()), "median", 0),
-        "regimen.days_min": _num(float(s["days"].min()), "median", 0),
-        "regimen.days_max": _num(float(s["days"].max()), "median", 0),
-        "regimen.rate_max_median": _num(float(s["rate_max"].median()), "mg_per_kg"),
-        "regimen.rate_max_min": _num(float(s["rate_max"].min()), "mg_per_kg"),
-        "regimen.rate_max_max": _num(float(s["rate_max"].max()), "mg_per_kg"),
-        "regimen.dose_median_mg": _num(float(dose.median()), "dose"),
-        "regimen.dose_min_mg": _num(float(dose.min()), "dose"),
-        "regimen.dose_max_mg": _num(float(dose.max()), "dose"),
-        "regimen.count_high_dose": _num(int((dose >= settings["high_dose_threshold_mg"]).sum()), "count"),
-        "regimen.count_low_dose": _num(int((dose < settings["high_dose_threshold_mg"]).sum()), "count"),
+        "regimen.hours_median": number(float(s["hours_total"].median()), "median", 1),
+        "regimen.hours_min": number(float(s["hours_total"].min()), "median", 1),
+        "regimen.hours_max": number(float(s["hours_total"].max()), "median", 0),
+        "regimen.hours_per_day_median": number(float(hours_per_day.median()), "median", 1),
+        "regimen.days_median": number(float(s["days"].median()), "median", 0),
+        "regimen.days_min": number(float(s["days"].min()), "median", 0),
+        "regimen.days_max": number(float(s["days"].max()), "median", 0),
+        "regimen.rate_max_median": number(float(s["rate_max"].median()), "mg_per_kg"),
+        "regimen.rate_max_min": number(float(s["rate_max"].min()), "mg_per_kg"),
+        "regimen.rate_max_max": number(float(s["rate_max"].max()), "mg_per_kg"),
+        "regimen.dose_median_mg": number(float(dose.median()), "dose"),
+        "regimen.dose_min_mg": number(float(dose.min()), "dose"),
+        "regimen.dose_max_mg": number(float(dose.max()), "dose"),
+        "regimen.count_high_dose": number(int((dose >= settings["high_dose_threshold_mg"]).sum()), "count"),
+        "regimen.count_low_dose": number(int((dose < settings["high_dose_threshold_mg"]).sum()), "count"),
     }
     for sid, d in zip(s["study_id"], dose, strict=True):
-        numbers[f"regimen.{sid}.dose_mg"] = _num(float(d), "dose")
-    return numbers, {"studies.csv": _rows(s)}
+        numbers[f"regimen.{sid}.dose_mg"] = number(float(d), "dose")
+    return numbers, {"studies.csv": rows_read(s)}
 
 
 def _regimen_settings(config: Mapping[str, Any]) -> dict[str, float]:
@@ -150,17 +140,17 @@ def trial_counts(data: Any, settings: Mapping[str, Any]) -> tuple[dict, dict]:
     pain = data.pain_scores
     with_primary = pain[pain["primary"].astype(bool)]["study_id"].unique()
     numbers = {
-        "studies.count_neuropathic": _num(int((s["pain_type"] == "neuropathic").sum()), "count"),
-        "studies.count_mixed": _num(int((s["pain_type"] == "mixed").sum()), "count"),
-        "studies.count_nonneuropathic": _num(int(s["pain_type"].isin(["nociplastic", "nociceptive"]).sum()), "count"),
-        "studies.count_nociplastic": _num(int((s["pain_type"] == "nociplastic").sum()), "count"),
-        "studies.count_nociceptive": _num(int((s["pain_type"] == "nociceptive").sum()), "count"),
-        "studies.count_crps": _num(int(s["crps"].astype(bool).sum()), "count"),
-        "studies.count_inpatient": _num(int((s["setting"] == "inpatient").sum()), "count"),
-        "studies.count_outpatient": _num(int((s["setting"] == "outpatient").sum()), "count"),
-        "studies.count_primary_outcome": _num(len(with_primary), "count"),
+        "studies.count_neuropathic": number(int((s["pain_type"] == "neuropathic").sum()), "count"),
+        "studies.count_mixed": number(int((s["pain_type"] == "mixed").sum()), "count"),
+        "studies.count_nonneuropathic": number(int(s["pain_type"].isin(["nociplastic", "nociceptive"]).sum()), "count"),
+        "studies.count_nociplastic": number(int((s["pain_type"] == "nociplastic").sum()), "count"),
+        "studies.count_nociceptive": number(int((s["pain_type"] == "nociceptive").sum()), "count"),
+        "studies.count_crps": number(int(s["crps"].astype(bool).sum()), "count"),
+        "studies.count_inpatient": number(int((s["setting"] == "inpatient").sum()), "count"),
+        "studies.count_outpatient": number(int((s["setting"] == "outpatient").sum()), "count"),
+        "studies.count_primary_outcome": number(len(with_primary), "count"),
     }
-    return numbers, {"studies.csv": _rows(s), "pain_scores.csv": _rows(pain[pain["primary"].astype(bool)])}
+    return numbers, {"studies.csv": rows_read(s), "pain_scores.csv": rows_read(pain[pain["primary"].astype(bool)])}
 
 
 TOPICS = {

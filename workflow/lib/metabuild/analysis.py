@@ -174,6 +174,12 @@ def _study_effects(wide: pd.DataFrame, measure: str) -> effects.EffectSizes:
     return m.effects(*(wide[col] for col in columns))
 
 
+def _arm_counts(wide: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """(events, n) of the intervention arm, then of the comparator, from a wide table."""
+    t, c = _arms(wide)
+    return wide[f"events_{t}"], wide[f"n_{t}"], wide[f"events_{c}"], wide[f"n_{c}"]
+
+
 def _stata_rr(measure: str, spec: Mapping[str, Any]) -> bool:
     """RR pooled by DL with the z-test: Stata's ``metan, rr random`` (M-H Q), as the paper did."""
     return measure == "RR" and spec.get("method", "DL") == "DL" and spec.get("test", "z") == "z"
@@ -187,12 +193,8 @@ def _fit(wide: pd.DataFrame, measure: str, spec: Mapping[str, Any]) -> dict:
 
     m = _measure(measure)
     if _stata_rr(measure, spec):
-        t, c = _arms(wide)
         result = pooling.rr_random_effects(
-            wide[f"events_{t}"],
-            wide[f"n_{t}"],
-            wide[f"events_{c}"],
-            wide[f"n_{c}"],
+            *_arm_counts(wide),
             heterogeneity=spec.get("rr_heterogeneity", "mh"),
         ).to_dict()
     else:
@@ -461,12 +463,8 @@ def _leave_one_out(wide, measure, spec) -> list[dict]:
     from metabuild.stats import sensitivity
 
     if _stata_rr(measure, spec):
-        t, c = _arms(wide)
         fits = sensitivity.leave_one_out_rr(
-            wide[f"events_{t}"],
-            wide[f"n_{t}"],
-            wide[f"events_{c}"],
-            wide[f"n_{c}"],
+            *_arm_counts(wide),
             heterogeneity=spec.get("rr_heterogeneity", "mh"),
         )
     else:

@@ -17,14 +17,16 @@ Numbers = dict[str, dict[str, Any]]
 Rows = dict[str, list[int]]
 
 
-def _num(value: Any, kind: str, decimals: int | None = None) -> dict[str, Any]:
+def number(value: Any, kind: str, decimals: int | None = None) -> dict[str, Any]:
+    """A registry number: its value (numpy scalars as Python), kind and printed decimals."""
     entry: dict[str, Any] = {"value": value.item() if hasattr(value, "item") else value, "kind": kind}
     if decimals is not None:
         entry["decimals"] = decimals
     return entry
 
 
-def _rows(frame: pd.DataFrame) -> list[int]:
+def rows_read(frame: pd.DataFrame) -> list[int]:
+    """The data-file rows of ``frame`` (its ``_row`` column), for a topic's provenance."""
     return sorted(int(r) for r in frame["_row"])
 
 
@@ -39,24 +41,24 @@ def studies(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     crossover = s["design"] == "crossover" if "design" in s else pd.Series(False, index=s.index)
     size = arm_n.sum(axis=1).where(~crossover, arm_n.max(axis=1))
     numbers = {
-        "studies.count": _num(len(s), "count"),
-        "studies.participants": _num(int(size.sum()), "count"),
-        f"studies.n_{intervention}": _num(int(arm_n.iloc[:, 0].sum()), "count"),
-        f"studies.n_{comparator}": _num(int(arm_n.iloc[:, 1].sum()), "count"),
-        "studies.median_size": _num(float(size.median()), "median", 0 if size.median() % 1 == 0 else 1),
-        "studies.min_size": _num(int(size.min()), "count"),
-        "studies.max_size": _num(int(size.max()), "count"),
+        "studies.count": number(len(s), "count"),
+        "studies.participants": number(int(size.sum()), "count"),
+        f"studies.n_{intervention}": number(int(arm_n.iloc[:, 0].sum()), "count"),
+        f"studies.n_{comparator}": number(int(arm_n.iloc[:, 1].sum()), "count"),
+        "studies.median_size": number(float(size.median()), "median", 0 if size.median() % 1 == 0 else 1),
+        "studies.min_size": number(int(size.min()), "count"),
+        "studies.max_size": number(int(size.max()), "count"),
     }
     if "design" in s:
-        numbers["studies.count_crossover"] = _num(int(crossover.sum()), "count")
+        numbers["studies.count_crossover"] = number(int(crossover.sum()), "count")
     if "age_years" in s and s["age_years"].notna().any():
         age = s["age_years"].dropna()
         numbers |= {
-            "studies.age_median": _num(float(age.median()), "median", 0 if float(age.median()).is_integer() else 1),
-            "studies.age_min": _num(float(age.min()), "median", 1),
-            "studies.age_max": _num(float(age.max()), "median", 0 if float(age.max()).is_integer() else 1),
+            "studies.age_median": number(float(age.median()), "median", 0 if float(age.median()).is_integer() else 1),
+            "studies.age_min": number(float(age.min()), "median", 1),
+            "studies.age_max": number(float(age.max()), "median", 0 if float(age.max()).is_integer() else 1),
         }
-    return numbers, {"studies.csv": _rows(s)}
+    return numbers, {"studies.csv": rows_read(s)}
 
 
 def flow(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
@@ -73,9 +75,9 @@ def flow(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     # a stage the reviewers reported that the counts also determine must agree: reported wins
     # here, and the consistency gate reports the disagreement
     derived = {k: v for k, v in derived.items() if k not in counts}
-    numbers = {f"flow.{k}": _num(int(v), "count") for k, v in {**counts, **derived}.items()}
-    numbers["flow.included_in_data"] = _num(len(data.studies), "count")
-    return numbers, {"study_flow.csv": _rows(data.study_flow), "studies.csv": _rows(data.studies)}
+    numbers = {f"flow.{k}": number(int(v), "count") for k, v in {**counts, **derived}.items()}
+    numbers["flow.included_in_data"] = number(len(data.studies), "count")
+    return numbers, {"study_flow.csv": rows_read(data.study_flow), "studies.csv": rows_read(data.studies)}
 
 
 def derive_overall(judgements: Mapping[str, str], key_domains: list[str]) -> str:
@@ -114,38 +116,38 @@ def risk_of_bias(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]
         )
     levels = pd.Series(derived)
     numbers = {
-        f"risk_of_bias.count_{lvl}": _num(int((levels == lvl).sum()), "count") for lvl in ("high", "unclear", "low")
+        f"risk_of_bias.count_{lvl}": number(int((levels == lvl).sum()), "count") for lvl in ("high", "unclear", "low")
     }
     for domain, group in rob[rob["domain"] != "overall"].groupby("domain"):
-        numbers[f"risk_of_bias.count_high_{domain}"] = _num(int((group["judgement"] == "high").sum()), "count")
+        numbers[f"risk_of_bias.count_high_{domain}"] = number(int((group["judgement"] == "high").sum()), "count")
     published = rob[rob["domain"] == "overall"].set_index("study_id")["judgement"]
     disagreements = [sid for sid in derived if sid in published and published[sid] != derived[sid]]
-    numbers["risk_of_bias.count_overall_disagreements"] = _num(len(disagreements), "count")
-    return numbers, {"risk_of_bias.csv": _rows(rob)}
+    numbers["risk_of_bias.count_overall_disagreements"] = number(len(disagreements), "count")
+    return numbers, {"risk_of_bias.csv": rows_read(rob)}
 
 
 def sample_size(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     from metabuild.stats.power import sample_size_two_means
 
     numbers = {
-        "sample_size.sd": _num(settings["sd"], "estimate", 1),
-        "sample_size.alpha_percent": _num(round(100 * settings["alpha"]), "percent_int"),
-        "sample_size.power_percent": _num(round(100 * settings["power"]), "percent_int"),
-        "sample_size.type2_percent": _num(round(100 * (1 - settings["power"])), "percent_int"),
+        "sample_size.sd": number(settings["sd"], "estimate", 1),
+        "sample_size.alpha_percent": number(round(100 * settings["alpha"]), "percent_int"),
+        "sample_size.power_percent": number(round(100 * settings["power"]), "percent_int"),
+        "sample_size.type2_percent": number(round(100 * (1 - settings["power"])), "percent_int"),
     }
     for name, difference in settings["differences"].items():
         n = sample_size_two_means(
             difference=difference, sd=settings["sd"], alpha=settings["alpha"], power=settings["power"]
         ).n_per_group
-        numbers[f"sample_size.diff_{name}"] = _num(difference, "estimate", 1 if difference % 1 else 0)
-        numbers[f"sample_size.n_{name}"] = _num(int(n), "count")
+        numbers[f"sample_size.diff_{name}"] = number(difference, "estimate", 1 if difference % 1 else 0)
+        numbers[f"sample_size.n_{name}"] = number(int(n), "count")
     return numbers, {}
 
 
 def protocol(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
     numbers = {}
     for key, entry in settings.items():
-        numbers[f"protocol.{key}"] = _num(entry["value"], entry.get("kind", "constant"))
+        numbers[f"protocol.{key}"] = number(entry["value"], entry.get("kind", "constant"))
         if "text" in entry:
             numbers[f"protocol.{key}"]["text"] = entry["text"]
     return numbers, {}
@@ -191,24 +193,24 @@ def study_sets(data: Any, settings: Mapping[str, Any]) -> tuple[Numbers, Rows]:
         }
     labels = dict(zip(s["study_id"], s["label"], strict=True))
     numbers["sets.all"] = study_list([str(i) for i in s["study_id"]], labels)
-    numbers["sets.all.count"] = _num(len(s), "count")
+    numbers["sets.all.count"] = number(len(s), "count")
     # the trials that reported each binary outcome (in either arm), in the study table's order
     binary = data.binary_outcomes
     for outcome in sorted(binary["outcome"].unique()) if "outcome" in binary else []:
         reported = set(binary.loc[binary["outcome"] == outcome, "study_id"])
         ids = [str(i) for i in s["study_id"] if i in reported]
         numbers[f"reported.{outcome}"] = study_list(ids, labels)
-        numbers[f"reported.{outcome}.count"] = _num(len(ids), "count")
+        numbers[f"reported.{outcome}.count"] = number(len(ids), "count")
     table = study_set_table(data, settings)
     for name, spec in settings["study_sets"].items():
         members = select_studies(table, spec["where"])
         ids = [str(i) for i in members["study_id"]]
         numbers[f"sets.{name}"] = study_list(ids, labels)
-        numbers[f"sets.{name}.count"] = _num(len(ids), "count")
+        numbers[f"sets.{name}.count"] = number(len(ids), "count")
     return numbers, {
-        "studies.csv": _rows(s),
-        "risk_of_bias.csv": _rows(data.risk_of_bias),
-        "binary_outcomes.csv": _rows(binary),
+        "studies.csv": rows_read(s),
+        "risk_of_bias.csv": rows_read(data.risk_of_bias),
+        "binary_outcomes.csv": rows_read(binary),
     }
 
 
