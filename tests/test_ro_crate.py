@@ -189,8 +189,8 @@ def test_workflow_steps_and_orchestration(crate):
 
 
 def test_zip_and_a_stale_build(built_results: Path, tmp_path):
-    """A .zip crate holds the metadata and the files; after a data file changes, the export is
-    refused with one error naming the file and the job that read it, and writes nothing."""
+    """A .zip crate holds the metadata and the files; after a file a job read changes, the export
+    is refused with one error naming the file and the job that read it, and writes nothing."""
     source = built_results.parent
     project = copy_project(tmp_path / "project")
     shutil.copytree(source / "results", project / "results")
@@ -203,12 +203,15 @@ def test_zip_and_a_stale_build(built_results: Path, tmp_path):
         assert {"ro-crate-metadata.json", "Snakefile", "data/studies.csv", "results/manuscript/paper.pdf"} <= names
         assert archive.read("data/studies.csv") == (project / "data" / "studies.csv").read_bytes()
 
-    with (project / "data" / "studies.csv").open("a", encoding="utf-8") as handle:
-        handle.write("\n")
+    # a job script edited after the build (a data edit is refused earlier, when it makes the data
+    # invalid, or here in the same way)
+    with (project / "workflow" / "scripts" / "run_analysis.py").open("a", encoding="utf-8") as handle:
+        handle.write("# edited after the build\n")
     again = tmp_path / "again.zip"
     proc = _export(project, again, "--license", LICENSE)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "data/studies.csv changed since job" in proc.stderr and "rebuild" in proc.stderr, proc.stderr
+    assert "workflow/scripts/run_analysis.py changed since job run_analysis[analysis=" in proc.stderr, proc.stderr
+    assert "rebuild" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not again.exists()
 
 

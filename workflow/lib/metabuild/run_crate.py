@@ -1,6 +1,6 @@
 """``metabuild ro-crate``: a Provenance Run Crate of a finished build (Workflow Run RO-Crate).
 
-The crate (RO-Crate 1.3, written with ``rocrate``, the maintained ro-crate-py library) describes
+The crate (RO-Crate 1.1, written with ``rocrate``, the maintained ro-crate-py library) describes
 one build of the project under the Workflow Run RO-Crate profiles (Process Run Crate, Workflow
 Run Crate and Provenance Run Crate 0.5, https://w3id.org/ro/wfrun/provenance/0.5) and carries its
 files:
@@ -16,21 +16,25 @@ files:
 
 Where it comes from (nothing is derived again): *which jobs ran, and when*, from Snakemake's own
 record of the build, read through its reporter interface (the same records ``snakemake
---report`` shows); *what each job read*, from the job's provenance: the number registry's
+--report`` shows: rule, wildcards, inputs, outputs, start and end); *what each job read, with
+which SHA-256*, from the job's own provenance where it recorded one: the number registry's
 activities (:func:`metabuild.registry.read_registry`) and, for the jobs that made no numbers,
 the provenance record their JSON output carries (``*.render.json``, ``*.claims.json``, ...).
 Every SHA-256 a job recorded must still be the file's: a file changed since the build is refused
 with one error naming it (rebuild first), so the crate never pairs a job with bytes it did not
-read. Files no job recorded a hash for (figures, tables, the documents) are hashed as they are.
+read. The files no job recorded a hash for (the figures, tables and documents, and the inputs of
+the jobs that record no provenance) are hashed as they are on disk.
 
 Licence and authors come from ``ro_crate`` in ``config/config.yaml`` (``license``: an SPDX URL
 or name; ``authors``: ``[{name, id?}]``), or ``--license``: Workflow RO-Crate requires a licence,
 and this command does not choose one.
 
-Validation: :func:`validate_crate` runs ``roc-validator`` (crs4's rocrate-validator) offline. Its
-checks fetch the crate's JSON-LD context; with no network it reads it from its HTTP cache only,
-which this module fills beforehand with the RO-Crate 1.3 context that ro-crate-py ships
-(the same document as https://w3id.org/ro/crate/1.3/context), in a cache of its own.
+Validation: :func:`validate_crate` runs ``roc-validator`` (crs4's rocrate-validator 0.13) offline.
+Its checks fetch the crate's JSON-LD context from https://w3id.org/ro/crate/1.1/context; in its
+offline mode it reads it from its HTTP cache only (a miss is a REQUIRED issue, and the crate's
+terms are then not expanded). This module fills a cache of its own beforehand with a local copy
+of that context (:func:`context_document`, put there by ``setup.sh``), through a transport that
+serves that one document and refuses every other URL: nothing is fetched from the network.
 """
 
 from __future__ import annotations
@@ -138,6 +142,7 @@ def read_build(workdir: str | Path, snakefile: str | Path | None = None) -> Buil
     from snakemake.api import SnakemakeApi
     from snakemake.settings.enums import Quietness
     from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+    from snakemake_interface_common.exceptions import WorkflowError
     from snakemake_interface_report_plugins.registry import ReportPluginRegistry
     from snakemake_interface_report_plugins.reporter import ReporterBase
 
@@ -188,9 +193,12 @@ def read_build(workdir: str | Path, snakefile: str | Path | None = None) -> Buil
     plugin.Reporter = Reporter
     registry = ReportPluginRegistry()
     registry.register_plugin(plugin.__name__, plugin)
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=snakefile, workdir=workdir)
-        workflow.dag(DAGSettings()).create_report(reporter="metabuild-run-crate")
+    try:
+        with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+            workflow = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=snakefile, workdir=workdir)
+            workflow.dag(DAGSettings()).create_report(reporter="metabuild-run-crate")
+    except WorkflowError as exc:
+        raise RunCrateError(f"Snakemake cannot read the build in {workdir}: {exc}") from None
     if missing:
         raise RunCrateError(
             f"Snakemake has no record of {len(missing)} job(s) of the build in {workdir} "
@@ -484,9 +492,13 @@ def build_crate(build: Build, license: str | None = None) -> Any:
     actions, controls = [], []
     read, made = set(), set()
     for job in build.jobs:
-        inputs = [files.get(p) for p in dict.fromkeys(os.path.normpath(p) for p in job.inputs)]
+        # what the job read: its own record where it made one (the same files as Snakemake's
+        # inputs, but for folders), else Snakemake's
+        record = records.get(job.name)
+        read_paths = [i["path"] for i in record["inputs"]] if record and record.get("inputs") else job.inputs
+        inputs = [files.get(p) for p in dict.fromkeys(os.path.normpath(p) for p in read_paths)]
         outputs = [files.get(p) for p in dict.fromkeys(os.path.normpath(p) for p in job.outputs)]
-        read.update(os.path.normpath(p) for p in job.inputs)
+        read.update(os.path.normpath(p) for p in read_paths)
         made.update(os.path.normpath(p) for p in job.outputs)
         properties: dict[str, Any] = {
             "@type": "CreateAction",
