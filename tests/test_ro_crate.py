@@ -203,15 +203,15 @@ def test_zip_and_a_stale_build(built_results: Path, tmp_path):
         assert {"ro-crate-metadata.json", "Snakefile", "data/studies.csv", "results/manuscript/paper.pdf"} <= names
         assert archive.read("data/studies.csv") == (project / "data" / "studies.csv").read_bytes()
 
-    # a job script edited after the build (a data edit is refused earlier, when it makes the data
-    # invalid, or here in the same way)
+    # a job script edited after the build (Snakemake sees it; so does the recorded SHA-256)
     with (project / "workflow" / "scripts" / "run_analysis.py").open("a", encoding="utf-8") as handle:
         handle.write("# edited after the build\n")
     again = tmp_path / "again.zip"
     proc = _export(project, again, "--license", LICENSE)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "workflow/scripts/run_analysis.py changed since job run_analysis[analysis=" in proc.stderr, proc.stderr
-    assert "rebuild" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "not up to date" in proc.stderr and "run_analysis[analysis=" in proc.stderr, proc.stderr
+    assert "workflow/scripts/run_analysis.py" in proc.stderr and "rebuild" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
     assert not again.exists()
 
 

@@ -134,6 +134,16 @@ class Build:
 # the build, as Snakemake recorded it
 
 
+def _run_of(job: Any) -> JobRun:
+    """A job of Snakemake's DAG as a :class:`JobRun` (times not yet known)."""
+    return JobRun(
+        rule=job.rule.name,
+        wildcards={k: str(v) for k, v in job.wildcards_dict.items()},
+        inputs=[str(f) for f in job.input],
+        outputs=[str(f) for f in job.output],
+    )
+
+
 def read_build(workdir: str | Path, snakefile: str | Path | None = None) -> Build:
     """The jobs of the default target's DAG and their start and end times, from Snakemake's
     records of the build in ``workdir`` (its ``.snakemake/metadata``), through Snakemake's
@@ -150,6 +160,7 @@ def read_build(workdir: str | Path, snakefile: str | Path | None = None) -> Buil
     snakefile = Path(snakefile).resolve() if snakefile else workdir / "Snakefile"
     found: list[Build] = []
     missing: list[str] = []
+    pending: list[tuple[Any, Any]] = []
 
     class Reporter(ReporterBase):
         def render(self) -> None:
@@ -173,12 +184,12 @@ def read_build(workdir: str | Path, snakefile: str | Path | None = None) -> Buil
                 for job in sorted(level, key=lambda j: (j.rule.name, str(j.wildcards_dict))):
                     if not job.output:
                         continue  # the target rule (`all`): no job of its own
-                    run = JobRun(
-                        rule=job.rule.name,
-                        wildcards={k: str(v) for k, v in job.wildcards_dict.items()},
-                        inputs=[str(f) for f in job.input],
-                        outputs=[str(f) for f in job.output],
-                    )
+                    run = _run_of(job)
+                    if self.dag.needrun(job):
+                        # Snakemake's own judgement: a job that would run now (its code, params
+                        # or inputs changed, an output is missing) did not make the files on disk;
+                        # in topological order, the first names the cause
+                        pending.append((run.name, self.dag.reason(job)))
                     if id(job) not in recorded:
                         missing.append(run.name)
                         continue
@@ -199,6 +210,12 @@ def read_build(workdir: str | Path, snakefile: str | Path | None = None) -> Buil
             workflow.dag(DAGSettings()).create_report(reporter="metabuild-run-crate")
     except WorkflowError as exc:
         raise RunCrateError(f"Snakemake cannot read the build in {workdir}: {exc}") from None
+    if pending:
+        job, reason = pending[0]
+        raise RunCrateError(
+            f"the build in {workdir} is not up to date: Snakemake would run {len(pending)} job(s) "
+            f"(first: {job}, because: {reason}); rebuild first (snakemake --cores 2)"
+        )
     if missing:
         raise RunCrateError(
             f"Snakemake has no record of {len(missing)} job(s) of the build in {workdir} "
