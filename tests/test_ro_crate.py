@@ -203,14 +203,27 @@ def test_zip_and_a_stale_build(built_results: Path, tmp_path):
         assert {"ro-crate-metadata.json", "Snakefile", "data/studies.csv", "results/manuscript/paper.pdf"} <= names
         assert archive.read("data/studies.csv") == (project / "data" / "studies.csv").read_bytes()
 
-    # a job script edited after the build (Snakemake sees it; so does the recorded SHA-256)
-    with (project / "workflow" / "scripts" / "run_analysis.py").open("a", encoding="utf-8") as handle:
-        handle.write("# edited after the build\n")
     again = tmp_path / "again.zip"
+    # a job script edited after the build: Snakemake would rerun its jobs
+    script = project / "workflow" / "scripts" / "run_analysis.py"
+    original = script.read_bytes()
+    script.write_bytes(original + b"# edited after the build\n")
     proc = _export(project, again, "--license", LICENSE)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "not up to date" in proc.stderr and "run_analysis[analysis=" in proc.stderr, proc.stderr
     assert "workflow/scripts/run_analysis.py" in proc.stderr and "rebuild" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert not again.exists()
+    script.write_bytes(original)
+
+    # the manuscript edited, its modification time set before the build: Snakemake sees nothing,
+    # the SHA-256 the jobs that read it recorded does
+    qmd = project / "manuscript" / "paper.qmd"
+    qmd.write_text(qmd.read_text(encoding="utf-8") + "\nOne more sentence.\n", encoding="utf-8")
+    os.utime(qmd, (946684800, 946684800))  # 2000-01-01
+    proc = _export(project, again, "--license", LICENSE)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "manuscript/paper.qmd changed since job " in proc.stderr and "rebuild" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert not again.exists()
 

@@ -267,7 +267,7 @@ class _Files:
 
     crate: Any
     build: Build
-    recorded: dict[str, tuple[str, str]]  # path -> (sha256 a job recorded, that job)
+    recorded: dict[str, list[tuple[str, str]]]  # path -> [(sha256 a job recorded, that job), ...]
     entities: dict[str, Any] = field(default_factory=dict)
 
     def dest(self, path: str) -> str:
@@ -287,8 +287,9 @@ class _Files:
         if not source.is_file():
             raise RunCrateError(f"{source} is missing: the build is not complete (snakemake --cores 2)")
         digest = sha256_file(source)
-        if path in self.recorded and self.recorded[path][0] != digest:
-            expected, job = self.recorded[path]
+        for expected, job in self.recorded.get(path, []):
+            if expected == digest:
+                continue
             raise RunCrateError(
                 f"{path} changed since job {job} read it (SHA-256 recorded {expected[:12]}..., now "
                 f"{digest[:12]}...): the results are not of these files; rebuild (snakemake --cores 2)"
@@ -403,10 +404,10 @@ def build_crate(build: Build, license: str | None = None) -> Any:
 
     settings = crate_settings(build, license)
     records = job_records(build)
-    recorded: dict[str, tuple[str, str]] = {}
+    recorded: dict[str, list[tuple[str, str]]] = {}
     for job, record in records.items():
         for item in record.get("inputs") or []:
-            recorded.setdefault(os.path.normpath(item["path"]), (item["sha256"], job))
+            recorded.setdefault(os.path.normpath(item["path"]), []).append((item["sha256"], job))
 
     crate = ROCrate(version=RO_CRATE_VERSION)
     crate.metadata.extra_terms.update(EXTRA_TERMS)
