@@ -33,6 +33,20 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install --quiet -r requirements.txt
 .venv/bin/python -m pip install --quiet --no-deps -e .
 
+# The RO-Crate 1.1 JSON-LD context, which roc-validator needs to check a run crate
+# (`metabuild ro-crate --validate`) and cannot fetch without network: the rocrate 0.10.0 wheel
+# ships it as rocrate/data/ro-crate.jsonld (later versions ship RO-Crate 1.3's).
+CONTEXT=.venv/share/metabuild/ro-crate-1.1-context.jsonld
+if [ ! -s "$CONTEXT" ]; then
+  wheels="$(mktemp -d)"
+  .venv/bin/python -m pip download --quiet --no-deps --only-binary=:all: --dest "$wheels" rocrate==0.10.0
+  mkdir -p "$(dirname "$CONTEXT")"
+  .venv/bin/python -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("rocrate/data/ro-crate.jsonld"))' \
+    "$wheels"/rocrate-0.10.0-*.whl >"$CONTEXT.tmp"
+  mv "$CONTEXT.tmp" "$CONTEXT"
+  rm -rf "$wheels"
+fi
+
 if [ "${1:-}" != "--no-build" ]; then
   export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
   .venv/bin/snakemake --cores 4

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "revision": "metabuild.audit.revision",
     "new": "metabuild.scaffold",
     "preview": "metabuild.preview",
+    "ro-crate": "metabuild.run_crate",
 }
 
 
