@@ -33,8 +33,9 @@ the old layout metabuild-numbers/1 are hard errors.
 Metadata `numbers-subset` (set by metabuild.render, never by hand): a file holding the part of
 that registry the document can cite (its numbers, their activities with the fields its
 "activity_fields" lists), read first because decoding the whole registry of a large review costs
-more than the rest of the filter; a key or field it lacks sends the filter to the whole registry. The field is removed from the document's metadata (pandoc would
-record its temporary path in the DOCX's properties).
+more than the rest of the filter; a key or field it lacks sends the filter to the whole registry.
+The field is removed from the document's metadata (pandoc would record its temporary path in the
+DOCX's properties).
 ]]
 
 local stringify = pandoc.utils.stringify
@@ -148,7 +149,7 @@ local function load_registry(meta)
   return nil
 end
 
--- the whole registry, in place of the subset (a key the subset lacks)
+-- the whole registry, in place of the subset (a key or activity field the subset lacks)
 local function load_whole_registry()
   registry, activities = decode_registry(registry_path)
   partial = false
