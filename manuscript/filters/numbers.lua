@@ -29,6 +29,13 @@ entry: {"text": "-1.83", "value": -1.83, "published": "-1.83" | {"text": ...} | 
         or the same provenance fields nested under "provenance"}.
 A key missing from the registry, a number naming an activity the registry does not hold, and
 the old layout metabuild-numbers/1 are hard errors.
+
+Metadata `numbers-subset` (set by metabuild.render, never by hand): a file holding the part of
+that registry the document can cite (its numbers, their activities with the fields its
+"activity_fields" lists), read first because decoding the whole registry of a large review costs
+more than the rest of the filter; a key or field it lacks sends the filter to the whole registry.
+The field is removed from the document's metadata (pandoc would record its temporary path in the
+DOCX's properties).
 ]]
 
 local stringify = pandoc.utils.stringify
@@ -87,6 +94,35 @@ end
 local variant = "audit"
 local provenance_href = nil
 
+-- key -> entry and activity id -> provenance, from the registry file at `path`
+local function decode_registry(path)
+  local text, err = read_file(path)
+  if not text then
+    error("numbers.lua: cannot read the number registry " .. path .. " (" .. tostring(err) .. ")")
+  end
+  local ok, data = pcall(pandoc.json.decode, text, false)
+  if not ok or type(data) ~= "table" then
+    error("numbers.lua: " .. path .. " is not valid JSON: " .. tostring(data))
+  end
+  if data.schema == "metabuild-numbers/1" then
+    error("numbers.lua: " .. path .. " is in the old registry layout (metabuild-numbers/1); " ..
+      "rebuild it: snakemake --cores 2 results/numbers.json")
+  end
+  local acts = type(data.activities) == "table" and data.activities or {}
+  local fields = nil
+  if type(data.activity_fields) == "table" then
+    fields = {}
+    for _, name in ipairs(data.activity_fields) do fields[name] = true end
+  end
+  if type(data.numbers) == "table" then data = data.numbers end
+  return data, acts, fields
+end
+
+-- true while `registry` holds only the subset render.py wrote (numbers-subset), whose activities
+-- hold the fields in `subset_fields` only
+local partial = false
+local subset_fields = {}
+
 local function load_registry(meta)
   if meta["metabuild-variant"] then
     variant = stringify(meta["metabuild-variant"])
@@ -100,21 +136,23 @@ local function load_registry(meta)
   local rel = meta["numbers-file"] and stringify(meta["numbers-file"]) or "../results/numbers.json"
   if rel == "" then rel = "../results/numbers.json" end
   registry_path = resolve(rel)
-  local text, err = read_file(registry_path)
-  if not text then
-    error("numbers.lua: cannot read the number registry " .. registry_path .. " (" .. tostring(err) .. ")")
+  local subset = meta["numbers-subset"] and stringify(meta["numbers-subset"]) or ""
+  if subset ~= "" then
+    local fields
+    registry, activities, fields = decode_registry(resolve(subset))
+    subset_fields = fields or {}
+    partial = true
+    meta["numbers-subset"] = nil
+    return meta
   end
-  local ok, data = pcall(pandoc.json.decode, text, false)
-  if not ok or type(data) ~= "table" then
-    error("numbers.lua: " .. registry_path .. " is not valid JSON: " .. tostring(data))
-  end
-  if data.schema == "metabuild-numbers/1" then
-    error("numbers.lua: " .. registry_path .. " is in the old registry layout (metabuild-numbers/1); " ..
-      "rebuild it: snakemake --cores 2 results/numbers.json")
-  end
-  if type(data.activities) == "table" then activities = data.activities end
-  if type(data.numbers) == "table" then data = data.numbers end
-  registry = data
+  registry, activities = decode_registry(registry_path)
+  return nil
+end
+
+-- the whole registry, in place of the subset (a key or activity field the subset lacks)
+local function load_whole_registry()
+  registry, activities = decode_registry(registry_path)
+  partial = false
 end
 
 -- provenance helpers ---------------------------------------------------------
@@ -123,6 +161,10 @@ local function field(entry, name)
   if type(entry.provenance) == "table" then return entry.provenance[name] end
   if entry.activity ~= nil then
     local activity = activities[entry.activity]
+    if partial and (type(activity) ~= "table" or not subset_fields[name]) then
+      load_whole_registry()
+      activity = activities[entry.activity]
+    end
     if type(activity) ~= "table" then
       error("numbers.lua: " .. tostring(registry_path) .. ": a number refers to activity '" ..
         tostring(entry.activity) .. "', which the registry does not hold (corrupt registry; rebuild it)")
@@ -208,6 +250,10 @@ end
 
 local function lookup(key)
   local entry = registry[key]
+  if (type(entry) ~= "table" or entry.text == nil) and partial then
+    load_whole_registry()
+    entry = registry[key]
+  end
   if type(entry) ~= "table" or entry.text == nil then
     error("numbers.lua: registry key '" .. key .. "' is not in results/numbers.json (" ..
       tostring(registry_path) .. "); add it to the registry or fix the span [" .. key .. "]{.num}")
@@ -470,7 +516,7 @@ local function image(img)
 end
 
 return {
-  { Meta = function(meta) load_registry(meta) end },
+  { Meta = load_registry },
   { Div = include_div },
   { Span = span_filter, Image = image },
 }

@@ -17,11 +17,18 @@ front matter of the .qmd may override them.  Outputs are written atomically (tem
 ``os.replace``): a failed render raises :class:`RenderError` naming the file and leaves no
 partial output.  Outputs are deterministic for a fixed ``SOURCE_DATE_EPOCH`` (default
 :data:`DEFAULT_EPOCH`).
+
+The registry (``numbers_file``) is read once per document here, not by the filter in each pandoc
+run: :func:`registry_subset` writes the numbers the document can cite to a temporary file that
+``numbers.lua`` reads instead (metadata ``numbers-subset``), falling back to the whole registry for
+a key the subset lacks. Decoding a large review's registry (7 MB at 1,000 studies x 100 analyses)
+cost each pandoc more than the rest of the filter.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import re
 import shutil
@@ -149,6 +156,88 @@ def _env() -> dict[str, str]:
     return env
 
 
+# --------------------------------------------------------------------------- the registry's subset
+# every run of the characters a registry key is made of: a span [key]{.num} holds one such run
+_KEY_TOKEN = re.compile(r"[A-Za-z0-9_.\-]+")
+# the file= attribute of an .include Div, quoted or not (numbers.lua reads the attribute)
+_INCLUDE_FILE = re.compile(r"""\bfile=(?:"([^"]*)"|'([^']*)'|([^\s}]+))""")
+#: the schema of the registry whose subset is written (any other shape: the filter reads it whole)
+_SUBSET_SCHEMA = "metabuild-numbers/2"
+#: the fields of an activity the subset keeps: those numbers.lua prints in a tooltip or comment
+#: (the data rows and study ids, most of a large review's activities, are the provenance
+#: document's); the subset names them, and the filter reads the whole registry for any other
+SUBSET_ACTIVITY_FIELDS = ("inputs", "rule", "script")
+
+
+def registry_subset(registry: Mapping[str, Any], texts: Iterable[str]) -> dict[str, Any] | None:
+    """The part of ``registry`` (``results/numbers.json`` as stored, schema 2) that ``texts`` (a
+    document and the files it includes) can cite: each number whose key appears in them as a run
+    of key characters, the ``trial.<id>`` entries of the trials its list names (``.cite`` and
+    ``.trials`` spans), and the activities of those numbers. A superset of what the filter looks
+    up, except for a key written with escapes (``a\\_b``); the filter falls back to the whole
+    registry for a key the subset lacks. Activities keep :data:`SUBSET_ACTIVITY_FIELDS`, which
+    the subset lists. None for a registry of another shape."""
+    if not isinstance(registry, Mapping) or registry.get("schema") != _SUBSET_SCHEMA:
+        return None
+    numbers, activities = registry.get("numbers"), registry.get("activities")
+    if not isinstance(numbers, Mapping) or not isinstance(activities, Mapping):
+        return None
+    # a backslash (markdown's escape) is dropped first, so "a\\_b" reads as the key "a_b"
+    keys = {t for text in texts for t in _KEY_TOKEN.findall(text.replace("\\", "")) if t in numbers}
+    for key in list(keys):
+        value = numbers[key].get("value") if isinstance(numbers[key], Mapping) else None
+        if isinstance(value, list):
+            keys.update(f"trial.{v}" for v in value if isinstance(v, str) and f"trial.{v}" in numbers)
+    chosen = {k: numbers[k] for k in sorted(keys)}
+    used = {e.get("activity") for e in chosen.values() if isinstance(e, Mapping)}
+    return {
+        "schema": registry["schema"],
+        "activity_fields": list(SUBSET_ACTIVITY_FIELDS),
+        "activities": {
+            a: {k: v for k, v in activities[a].items() if k in SUBSET_ACTIVITY_FIELDS}
+            if isinstance(activities[a], Mapping)
+            else activities[a]
+            for a in sorted(used, key=str)
+            if a in activities
+        },
+        "numbers": chosen,
+    }
+
+
+def _document_texts(qmd: Path) -> list[str]:
+    """The document's text and that of the files its ``.include`` Divs name (relative to its
+    folder, as numbers.lua resolves them), those that can be read."""
+    text = qmd.read_text(encoding="utf-8")
+    texts = [text]
+    for m in _INCLUDE_FILE.finditer(text):
+        name = next(g for g in m.groups() if g is not None)
+        try:
+            texts.append((qmd.parent / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            pass  # numbers.lua names the file in its own error
+    return texts
+
+
+def _write_subset(qmd: Path, numbers_file: Path | None, filters: Iterable[Path], folder: Path) -> Path | None:
+    """Write the document's subset of the registry into ``folder``; its path, or None when the
+    filter is to read the registry itself (no registry given, one of another shape or unreadable:
+    the filter reports that; a numbers.lua of a project made before it read subsets)."""
+    if numbers_file is None:
+        return None
+    numbers_lua = [f for f in filters if Path(f).name == "numbers.lua"]
+    try:
+        if not numbers_lua or "numbers-subset" not in numbers_lua[0].read_text(encoding="utf-8"):
+            return None
+        subset = registry_subset(json.loads(Path(numbers_file).read_bytes()), _document_texts(qmd))
+    except (OSError, ValueError):
+        return None
+    if subset is None:
+        return None
+    path = folder / "numbers.subset.json"
+    path.write_text(json.dumps(subset, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 # --------------------------------------------------------------------------- pandoc engine
 # pypandoc's first lookup tries each candidate pandoc in turn and sets its global path to each
 # better one it finds; a second thread calling it meanwhile can be handed a candidate it was
@@ -188,6 +277,9 @@ def _pandoc(
     cmd = [_pandoc_path(), str(qmd.name), "--from", "markdown", "--to", to, "--standalone", "--fail-if-warnings"]
     if numbers_file is not None:
         cmd += ["--metadata", f"numbers-file={here(numbers_file)}"]
+    if cfg.get("numbers_subset") is not None:
+        # an absolute path: the filter drops it from the metadata, so no output records it
+        cmd += ["--metadata", f"numbers-subset={cfg['numbers_subset']}"]
     for key, value in variant_metadata(cfg):
         cmd += ["--metadata", f"{key}={value}"]
     if cfg.get("metadata", {}).get("link-citations") and cfg.get("variant", "audit") == "audit":
@@ -416,10 +508,14 @@ def _stage(qmd: Path, project: Path, tmp: Path) -> Path:
     return stage / qmd.relative_to(project)
 
 
-def _quarto_run(quarto: str, qmd: Path, staged: Path, fmt: str, outdir: Path, numbers_file, extra=()) -> Path:
+def _quarto_run(
+    quarto: str, qmd: Path, staged: Path, fmt: str, outdir: Path, numbers_file, extra=(), subset=None
+) -> Path:
     cmd = [quarto, "render", staged.name, "--to", _QUARTO_TO[fmt], "--output-dir", str(outdir), *extra]
     if numbers_file is not None:
         cmd += ["-M", f"numbers-file:{Path(numbers_file).resolve()}"]
+    if subset is not None:
+        cmd += ["-M", f"numbers-subset:{subset}"]
     proc = subprocess.run(cmd, cwd=staged.parent, capture_output=True, env=_env())
     produced = [p for p in outdir.iterdir() if p.is_file() and p.stem == staged.stem]
     stderr = proc.stderr.decode("utf-8", "replace").strip()
@@ -440,12 +536,24 @@ def _quarto_render(quarto: str, qmd: Path, cfg, fmt: str, target: Path, numbers_
         if fmt == "docx" and cfg.get("reference_docx"):
             variant += ["-M", f"reference-doc:{Path(cfg['reference_docx']).resolve()}"]
         if fmt != "pdf":
-            move_into_place(_quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, variant), target)
+            move_into_place(
+                _quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, variant, cfg.get("numbers_subset")),
+                target,
+            )
             return
         # Quarto writes the Typst source only (output-ext: typ); the project's Typst compiles
         # it as on the pandoc path: Quarto would compile with its root at the project folder
         # (which refuses ../results/figures), and with the Typst it bundles (0.11 in 1.6).
-        typ = _quarto_run(quarto, qmd, staged, fmt, Path(out), numbers_file, ["-M", "output-ext:typ", *variant])
+        typ = _quarto_run(
+            quarto,
+            qmd,
+            staged,
+            fmt,
+            Path(out),
+            numbers_file,
+            ["-M", "output-ext:typ", *variant],
+            cfg.get("numbers_subset"),
+        )
         # the image paths are relative to the staged document, whose layout is the original's
         source, root = _rooted(typ.read_text(encoding="utf-8"), qmd.parent)
         _compile_pdf(source, root, qmd, target, cfg)
@@ -552,12 +660,14 @@ def render_document(
         typst_template=Path(typst_template).resolve() if typst_template else None,
     )
     outputs = {fmt: outdir / f"{qmd.stem}.{FORMATS[fmt]}" for fmt in formats}
-    with tempfile.TemporaryDirectory(prefix="metabuild-reference-") as reference_dir:
+    with tempfile.TemporaryDirectory(prefix="metabuild-render-") as work:
+        # the registry read once for the document's pandoc runs (see the module's docstring)
+        cfg["numbers_subset"] = _write_subset(qmd, numbers_file, cfg["filters"], Path(work))
         if variant == "submission" and "docx" in formats:
             from metabuild.docx_reference import submission_reference_docx
 
             cfg["reference_docx"] = submission_reference_docx(
-                Path(reference_dir) / "reference.docx", base=reference_docx, line_numbers=line_numbers
+                Path(work) / "reference.docx", base=reference_docx, line_numbers=line_numbers
             )
         return _render_formats(qmd, outputs, cfg, numbers_file, engine, quarto)
 
