@@ -416,3 +416,21 @@ def test_compact_forest_keeps_subgroup_diamonds():
     assert sum(t.startswith("Subtotal") for t in labels) == 2 and any(t.startswith("Overall") for t in labels)
     gids = [p.get_gid() for p in fig.axes[0].patches]
     assert gids.count("diamond-subtotal") == 2 and gids.count("diamond-overall") == 1
+
+
+@pytest.mark.parametrize("height_px", [2504, 2642, 2643, 110, 313])
+def test_png_of_a_figure_whose_pixel_size_is_a_float_tick_short(tmp_path, height_px):
+    """2504 / 300 in × 300 dpi is 2503.9999999999995 in floating point; Agg draws 2504 rows
+    (matplotlib rounds up within 1e-8 pixel). The PNG writer must expect the same canvas, or a
+    forest plot of that height fails (it did at 1,000 studies: 'Agg drew 20615400 bytes')."""
+    import matplotlib.pyplot as plt
+
+    from metabuild.figures.common import save_png
+
+    fig = plt.figure(figsize=(6.5, height_px / PNG_DPI))
+    try:
+        save_png(fig, tmp_path / "f.png")
+    finally:
+        plt.close(fig)
+    with Image.open(tmp_path / "f.png") as image:
+        assert image.size == (int(6.5 * PNG_DPI), height_px)

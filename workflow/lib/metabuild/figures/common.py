@@ -146,6 +146,15 @@ def png_dpi(fig: Figure) -> float:
     return min(PNG_DPI, MAX_PNG_PIXELS / fig.get_figheight(), MAX_PNG_PIXELS / fig.get_figwidth())
 
 
+def agg_canvas_size(width_in: float, height_in: float, dpi: float) -> tuple[int, int]:
+    """The pixels Agg draws for a figure of this size at this dpi.
+
+    Matplotlib truncates size × dpi to whole pixels, but rounds up a size within 1e-8 pixel of
+    the next integer (``FigureCanvasBase.get_width_height``), so that 2504 / 300 in × 300 dpi,
+    which is 2503.9999999999995 in floating point, is 2504 pixels and not 2503."""
+    return (int(width_in * dpi + 1e-8), int(height_in * dpi + 1e-8))
+
+
 def save_png(fig: Figure, path: Path) -> None:
     """The raster figure for the DOCX (called inside :func:`style`).
 
@@ -156,8 +165,7 @@ def save_png(fig: Figure, path: Path) -> None:
     dpi = png_dpi(fig)
     raw = io.BytesIO()
     fig.savefig(raw, format="rgba", dpi=dpi)
-    # Agg's canvas is int(size * dpi) pixels (RendererAgg(int(w), int(h)) of figure.bbox)
-    size = (int(fig.get_figwidth() * dpi), int(fig.get_figheight() * dpi))
+    size = agg_canvas_size(fig.get_figwidth(), fig.get_figheight(), dpi)
     if size[0] * size[1] * 4 != raw.getbuffer().nbytes:
         raise RuntimeError(f"{path}: Agg drew {raw.getbuffer().nbytes} bytes, not {size[0]}x{size[1]} RGBA pixels")
     image = PIL.Image.frombuffer("RGBA", size, raw.getbuffer(), "raw", "RGBA", 0, 1)
