@@ -149,6 +149,43 @@ def test_pruning_keeps_the_closest_table_when_none_is_within_rounding(rb, het):
 
 
 @pytest.mark.parametrize("het", ["iv", "mh"])
+@pytest.mark.parametrize(
+    "rel, narrow, keep",
+    [
+        (0.002, 1.15, 1),  # no table within rounding, best miss 2+ targets: nothing may be pruned
+        (0.005, 1.02, 1),  # the best table misses one target: pruned at sqrt(its squared miss)
+        (0.02, 1.0, 5),  # the fifth best misses one target
+        (0.01, 1.0, 3),  # one exact table, the others miss two targets
+        (0.1, 1.0, 3),  # many exact tables: pruned at 1 rounding interval
+    ],
+)
+def test_ranked_pruned_search_keeps_the_same_best_tables(rb, het, rel, narrow, keep):
+    """``rank=True`` (what the routine search uses beyond 40 million tables) keeps the same best
+    tables (fewest targets missed, then smallest squared miss) as the search without pruning."""
+    trials = small_trials(rb)
+    targets = targets_around(rb, trials, het, [5, 10, 2], [2, 4, 1], rel=rel)
+    targets = [
+        (s, v * (narrow if s == "ci_lower" else 1 / narrow if s == "ci_upper" else 1.0), t) for s, v, t in targets
+    ]
+    plain = rb.split_exhaustive(trials, het, targets, inner_max=500, keep_best=keep)
+    ranked = rb.split_exhaustive(trials, het, targets, inner_max=500, keep_best=keep, prune=True, rank=True)
+    assert [(n, pytest.approx(sq, rel=1e-12)) for n, sq, _, _ in ranked.best] == [(n, sq) for n, sq, _, _ in plain.best]
+    for (_, _, a1, c1), (_, _, a2, c2) in zip(ranked.best, plain.best, strict=True):
+        assert (a1 == a2).all() and (c1 == c2).all()
+    assert ranked.n_exact == plain.n_exact
+    # pruning starts once the last kept table misses at most one target (else nothing is pruned)
+    assert (ranked.n_pruned > 0) == (plain.best[-1][0] <= 1)
+    # seeded with the closest table of a pruned pass (as the routine search does): the same again
+    first = rb.split_exhaustive(trials, het, targets, inner_max=500, prune=True)
+    seeded = rb.split_exhaustive(
+        trials, het, targets, inner_max=500, keep_best=keep, prune=True, rank=True, seed=first.closest[1:]
+    )
+    assert [(n, pytest.approx(sq, rel=1e-12)) for n, sq, _, _ in seeded.best] == [(n, sq) for n, sq, _, _ in plain.best]
+    assert seeded.n_exact == plain.n_exact and seeded.n_pruned >= ranked.n_pruned
+    assert seeded.closest[0] == pytest.approx(plain.closest[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("het", ["iv", "mh"])
 def test_pruned_tables_are_exactly_those_below_the_floor(rb, het):
     """The pruning excludes exactly the tables whose every kept trial's log RR is below
     ``estimate_floor`` (no more, no fewer). The targets come from a table whose free trial is

@@ -16,7 +16,8 @@ do; "mh" around the Mantel-Haenszel pooled log RR (``metan ..., rr random``). On
 the printed headache P .475 with its RR and CI. Run with ``--heterogeneity mh`` to see the
 other definition (output/residuals_binary_mh.md; the data file is not touched).
 
-Run:  python data/curation/reconstruct_binary.py   (a few seconds)
+Run:  python data/curation/reconstruct_binary.py   (a few minutes; the psychotomimetic 6-trial set is
+most of it)
 """
 
 from __future__ import annotations
@@ -264,7 +265,8 @@ def ft_pooled_proportion(x, n) -> float:
 # ---------------------------------------------------------------- search
 MAX_EXHAUSTIVE = 6_000_000
 # larger trial sets up to this many tables are searched exhaustively by split_exhaustive (about a
-# minute per 40 million); beyond it by local search (and by --prove, exhaustively, for the record)
+# minute per 40 million); beyond it by split_exhaustive with the proven pruning bound and ranking
+# (the psychotomimetic 6-trial set, 1.7 billion tables: a few minutes)
 MAX_SPLIT = 40_000_000
 
 
@@ -290,6 +292,21 @@ def _targets_with_p(o: Outcome):
     out = _targets(o)
     ps = [x for x in published(o.name, "p") if x.bound is None and x.value is not None]
     return out + ([("p", ps[0].value, ps[0].tol)] if ps else [])
+
+
+def _max_miss(trials, a, c, het, targets) -> float:
+    """A table's largest scaled miss over the targets (within rounding when <= 1)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        res = pool_batch(
+            np.asarray(a, float)[None],
+            np.array([[t.n1 for t in trials]], float),
+            np.asarray(c, float)[None],
+            np.array([[t.n2 for t in trials]], float),
+            het,
+        )
+        miss = [abs((res[s][0] - v) / tol) for s, v, tol in targets]
+    return float(max(m if np.isfinite(m) else 1e9 for m in miss))
 
 
 def _score(trials, A, C, het, targets):
@@ -330,38 +347,6 @@ def exhaustive(trials, o: Outcome, het, targets):
         np.concatenate([k[2] for k in keep]),
         np.concatenate([k[3] for k in keep]),
         n_all,
-    )
-
-
-def local_search(trials, het, targets, seed=7, restarts=60, iters=400):
-    """Seeded integer hill-climbing with restarts, for trial sets too large to enumerate."""
-    rng = np.random.default_rng(seed)
-    ra, _ = _ranges(trials)
-    lo_a, hi_a = np.array([min(r) for r in ra]), np.array([max(r) for r in ra])
-    n2 = np.array([t.n2 for t in trials])
-    m = len(trials)
-    sols = []
-    for _ in range(restarts):
-        a, c = rng.integers(lo_a, hi_a + 1), rng.integers(0, np.minimum(n2, 4) + 1)
-        o_, s_ = _score(trials, a[None].astype(float), c[None].astype(float), het, targets)
-        cur = (int(o_[0]), float(s_[0]))
-        for _ in range(iters):
-            a2, c2 = a.copy(), c.copy()
-            j, st = rng.integers(2 * m), rng.choice((-1, 1))
-            if j < m:
-                a2[j] = np.clip(a2[j] + st, lo_a[j], hi_a[j])
-            else:
-                c2[j - m] = np.clip(c2[j - m] + st, 0, n2[j - m])
-            o_, s_ = _score(trials, a2[None].astype(float), c2[None].astype(float), het, targets)
-            if (int(o_[0]), float(s_[0])) <= cur:
-                a, c, cur = a2, c2, (int(o_[0]), float(s_[0]))
-        sols.append((a, c, cur))
-    return (
-        np.array([s[0] for s in sols], float),
-        np.array([s[1] for s in sols], float),
-        np.array([s[2][0] for s in sols]),
-        np.array([s[2][1] for s in sols]),
-        restarts * iters,
     )
 
 
@@ -416,9 +401,17 @@ def search(o: Outcome, het: str):
                 n_out = np.array([b[0] for b in bests])
                 sq = np.array([b[1] for b in bests])
                 how = "exhaustive (split_exhaustive)"
-            else:
-                A, C, n_out, sq, n_s = local_search(trials, het, targets)
-                how = "local search (seeded, 60 restarts)"
+            else:  # every table still, the hopeless ones excluded by the proven bound (estimate_floor)
+                # first the closest table (pruned at its largest miss), then the ranked pass seeded with it
+                first = split_exhaustive(trials, het, targets, prune=True)
+                found = split_exhaustive(
+                    trials, het, targets, keep_best=1, prune=True, rank=True, seed=first.closest[1:]
+                )
+                n_s, n_ok = found.n_tables, found.n_exact
+                A = np.array([b[2] for b in found.best] + [a for a, _ in found.exact])
+                C = np.array([b[3] for b in found.best] + [c for _, c in found.exact])
+                n_out, sq = _score(trials, A, C, het, targets)
+                how = f"exhaustive (split_exhaustive; {found.n_pruned:,} excluded by the estimate bound)"
             n_within = n_ok if how.startswith("exhaustive (split") else int((n_out == 0).sum())
             tried.append((tuple(t.study for t in trials), how, n_s, n_within))
             level.append((trials, A, C, n_out, sq))
@@ -508,7 +501,7 @@ class Exhaustive:
     """What ``split_exhaustive`` found: tables (``n_tables``, pruned ones included), ``n_pruned``
     excluded by the estimate bound without pooling, ``n_exact`` within rounding on every target,
     the ``best`` tables (fewest targets missed, then smallest squared scaled miss:
-    ``(n_out, sq, a, c)``; without pruning only) and the ``closest`` table by its largest scaled
+    ``(n_out, sq, a, c)``; not kept when pruning without ``rank``) and the ``closest`` table by its largest scaled
     miss (``(max_miss, a, c)``; a table is within rounding when max_miss <= 1)."""
 
     n_tables: int
@@ -534,7 +527,18 @@ def _stat(name: str, mu, se, q, df):
     raise ValueError(f"unknown target {name!r}")
 
 
-def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5, prune=False) -> Exhaustive:
+def _unique_tables(rows: list) -> list:
+    """``rows`` ``(n_out, sq, a, c)`` without repeats of a table (a seed is met again in the pass)."""
+    out = []
+    for row in rows:
+        if not any((row[2] == o[2]).all() and (row[3] == o[3]).all() for o in out):
+            out.append(row)
+    return out
+
+
+def split_exhaustive(
+    trials, het, targets, inner_max=300_000, keep_best=5, prune=False, rank=False, seed=None
+) -> Exhaustive:
     """Every integer table of ``trials`` (no sampling), pooled exactly as ``pool_batch``.
 
     The trials are split into an inner group, whose combinations are held as vectors, and an
@@ -548,8 +552,15 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5, prune
     ``estimate_floor(targets, M)`` are counted without pooling (each misses the RR by more than
     ``M`` rounding intervals); of the pooled tables, only those whose log RR and log CI bounds lie
     within ``M`` rounding intervals are scored exactly. So ``n_exact`` and ``closest`` are those of
-    all tables; ``best`` is not kept. ``tests/test_curation_binary_search.py`` checks the kernel
-    against ``pool_project`` and the pruned search against brute force.
+    all tables; ``best`` is not kept. With ``rank=True`` as well, ``best`` is kept and ``M`` is
+    raised so that no excluded table could enter it: an excluded table misses a target by more
+    than ``M``, so it misses at least one target and its squared scaled miss exceeds ``M^2``; once
+    ``best`` is full and its last table misses at most one target, ``M = max(1, sqrt(its squared
+    miss))`` excludes only tables ranked after it (before that, ``M`` is infinite: no pruning).
+    ``seed`` (a table ``(a, c)`` of these trials, e.g. the ``closest`` of a pruned pass) starts
+    ``best`` and ``closest`` with it, so that the ranked pruning applies from the first step.
+    ``tests/test_curation_binary_search.py`` checks the kernel against ``pool_project`` and the
+    pruned search against brute force.
     """
     opts = [_trial_options(t, het) for t in trials]
     order = sorted(range(len(trials)), key=lambda j: len(opts[j]["a"]))
@@ -581,6 +592,11 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5, prune
     tols = [tol for _, _, tol in targets]
     n_tables, n_pruned, n_exact, best, exact = 0, 0, 0, [], []
     closest = (math.inf, None, None)
+    if seed is not None:
+        a0, c0 = (np.asarray(x, float) for x in seed)
+        n0, sq0 = _score(trials, a0[None], c0[None], het, targets)
+        closest = (_max_miss(trials, a0, c0, het, targets), a0, c0)
+        best = [(int(n0[0]), float(sq0[0]), a0, c0)]
 
     def table(r, b):
         a_vec, c_vec = np.empty(len(trials)), np.empty(len(trials))
@@ -603,6 +619,10 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5, prune
         start = 0
         if prune:
             scale = max(1.0, closest[0])
+            if rank:
+                full = len(best) == keep_best
+                wn, wsq = (best[-1][0], best[-1][1]) if full else (math.inf, math.inf)
+                scale = max(scale, math.inf if wn > 1 else 1.0 if wn == 0 else math.sqrt(wsq))
             floor = estimate_floor(targets, scale) - 1e-9  # margin for the rounding of the weighted mean
             if ymax_o < floor:
                 start = int(np.searchsorted(ymax_i, floor, side="left"))
@@ -654,7 +674,7 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5, prune
         pos = start + (b if idx is None else int(idx[b]))
         if mx[b] < closest[0]:
             closest = (float(mx[b]), *table(r, pos))
-        if prune:
+        if prune and not rank:
             continue
         sq = (scaled**2).sum(1)
         if len(best) == keep_best:
@@ -665,8 +685,8 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5, prune
         if cand.size:
             top = cand[np.lexsort((sq[cand], n_out[cand]))[:keep_best]]
             for b in top:
-                best.append((int(n_out[b]), float(sq[b]), *table(r, start + b)))
-            best = sorted(best, key=lambda x: (x[0], x[1]))[:keep_best]
+                best.append((int(n_out[b]), float(sq[b]), *table(r, start + (b if idx is None else int(idx[b])))))
+            best = _unique_tables(sorted(best, key=lambda x: (x[0], x[1])))[:keep_best]
     return Exhaustive(n_tables, n_pruned, n_exact, best, closest, exact)
 
 
