@@ -9,12 +9,15 @@ RR and 95% CI within printed rounding; ties are broken by the documented rule of
 outcome (TIE_BREAK). It writes data/binary_outcomes.csv (reconstructed rows say so) and
 data/curation/output/residuals_binary.md.
 
-Heterogeneity definition (one switch): HETEROGENEITY = "mh" computes Cochran's Q around the
-Mantel-Haenszel pooled log RR, as Stata's ``metan ..., rr random`` does; "iv" uses the
-inverse-variance fixed-effect centre (metafor's ``rma(method="DL")``). Run with
-``--heterogeneity iv`` to see the other definition.
+Heterogeneity definition (one switch, the same as the analyses' ``rr_heterogeneity`` in
+config/config.yaml): HETEROGENEITY = "iv" computes Cochran's Q around the inverse-variance
+fixed-effect estimate, as Stata's ``metan ..., rr randomi`` and metafor's ``rma(method="DL")``
+do; "mh" around the Mantel-Haenszel pooled log RR (``metan ..., rr random``). Only "iv" gives
+the printed headache P .475 with its RR and CI. Run with ``--heterogeneity mh`` to see the
+other definition (output/residuals_binary_mh.md; the data file is not touched).
 
-Run:  python data/curation/reconstruct_binary.py   (a few seconds)
+Run:  python data/curation/reconstruct_binary.py   (a few minutes; the psychotomimetic 6-trial set is
+most of it)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     DATA,
     OUT,
+    ROOT,
     check_value,
     fmt,
     md_table,
@@ -46,7 +50,7 @@ from metabuild.stats.effects import log_risk_ratio, zero_cell_corrected  # noqa:
 from metabuild.stats.pooling import cochran_q, dersimonian_laird, mantel_haenszel_log_rr  # noqa: E402
 
 SCRIPT = "data/curation/reconstruct_binary.py"
-HETEROGENEITY = "mh"
+HETEROGENEITY = "iv"
 Z975 = 1.959963984540054
 PUBS = read_published()
 
@@ -261,7 +265,8 @@ def ft_pooled_proportion(x, n) -> float:
 # ---------------------------------------------------------------- search
 MAX_EXHAUSTIVE = 6_000_000
 # larger trial sets up to this many tables are searched exhaustively by split_exhaustive (about a
-# minute per 40 million); beyond it by local search (and by --prove, exhaustively, for the record)
+# minute per 40 million); beyond it by split_exhaustive with the proven pruning bound and ranking
+# (the psychotomimetic 6-trial set, 1.7 billion tables: a few minutes)
 MAX_SPLIT = 40_000_000
 
 
@@ -287,6 +292,21 @@ def _targets_with_p(o: Outcome):
     out = _targets(o)
     ps = [x for x in published(o.name, "p") if x.bound is None and x.value is not None]
     return out + ([("p", ps[0].value, ps[0].tol)] if ps else [])
+
+
+def _max_miss(trials, a, c, het, targets) -> float:
+    """A table's largest scaled miss over the targets (within rounding when <= 1)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        res = pool_batch(
+            np.asarray(a, float)[None],
+            np.array([[t.n1 for t in trials]], float),
+            np.asarray(c, float)[None],
+            np.array([[t.n2 for t in trials]], float),
+            het,
+        )
+        miss = [abs((res[s][0] - v) / tol) for s, v, tol in targets]
+    return float(max(m if np.isfinite(m) else 1e9 for m in miss))
 
 
 def _score(trials, A, C, het, targets):
@@ -327,38 +347,6 @@ def exhaustive(trials, o: Outcome, het, targets):
         np.concatenate([k[2] for k in keep]),
         np.concatenate([k[3] for k in keep]),
         n_all,
-    )
-
-
-def local_search(trials, het, targets, seed=7, restarts=60, iters=400):
-    """Seeded integer hill-climbing with restarts, for trial sets too large to enumerate."""
-    rng = np.random.default_rng(seed)
-    ra, _ = _ranges(trials)
-    lo_a, hi_a = np.array([min(r) for r in ra]), np.array([max(r) for r in ra])
-    n2 = np.array([t.n2 for t in trials])
-    m = len(trials)
-    sols = []
-    for _ in range(restarts):
-        a, c = rng.integers(lo_a, hi_a + 1), rng.integers(0, np.minimum(n2, 4) + 1)
-        o_, s_ = _score(trials, a[None].astype(float), c[None].astype(float), het, targets)
-        cur = (int(o_[0]), float(s_[0]))
-        for _ in range(iters):
-            a2, c2 = a.copy(), c.copy()
-            j, st = rng.integers(2 * m), rng.choice((-1, 1))
-            if j < m:
-                a2[j] = np.clip(a2[j] + st, lo_a[j], hi_a[j])
-            else:
-                c2[j - m] = np.clip(c2[j - m] + st, 0, n2[j - m])
-            o_, s_ = _score(trials, a2[None].astype(float), c2[None].astype(float), het, targets)
-            if (int(o_[0]), float(s_[0])) <= cur:
-                a, c, cur = a2, c2, (int(o_[0]), float(s_[0]))
-        sols.append((a, c, cur))
-    return (
-        np.array([s[0] for s in sols], float),
-        np.array([s[1] for s in sols], float),
-        np.array([s[2][0] for s in sols]),
-        np.array([s[2][1] for s in sols]),
-        restarts * iters,
     )
 
 
@@ -406,15 +394,24 @@ def search(o: Outcome, het: str):
                 A, C, n_out, sq, n_s = exhaustive(trials, o, het, targets)
                 how = "exhaustive"
             elif size <= MAX_SPLIT:
-                n_s, n_ok, bests = split_exhaustive(trials, het, targets, keep_best=50)
+                found = split_exhaustive(trials, het, targets, keep_best=50)
+                n_s, n_ok, bests = found.n_tables, found.n_exact, found.best
                 A = np.array([b[2] for b in bests])
                 C = np.array([b[3] for b in bests])
                 n_out = np.array([b[0] for b in bests])
                 sq = np.array([b[1] for b in bests])
                 how = "exhaustive (split_exhaustive)"
-            else:
-                A, C, n_out, sq, n_s = local_search(trials, het, targets)
-                how = "local search (seeded, 60 restarts)"
+            else:  # every table still, the hopeless ones excluded by the proven bound (estimate_floor)
+                # first the closest table (pruned at its largest miss), then the ranked pass seeded with it
+                first = split_exhaustive(trials, het, targets, prune=True)
+                found = split_exhaustive(
+                    trials, het, targets, keep_best=1, prune=True, rank=True, seed=first.closest[1:]
+                )
+                n_s, n_ok = found.n_tables, found.n_exact
+                A = np.array([b[2] for b in found.best] + [a for a, _ in found.exact])
+                C = np.array([b[3] for b in found.best] + [c for _, c in found.exact])
+                n_out, sq = _score(trials, A, C, het, targets)
+                how = f"exhaustive (split_exhaustive; {found.n_pruned:,} excluded by the estimate bound)"
             n_within = n_ok if how.startswith("exhaustive (split") else int((n_out == 0).sum())
             tried.append((tuple(t.study for t in trials), how, n_s, n_within))
             level.append((trials, A, C, n_out, sq))
@@ -472,16 +469,98 @@ def _combine(opts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {key: np.stack([o[key][i] for o, i in zip(opts, idx, strict=True)], 1) for key in opts[0]}
 
 
-def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5):
+def estimate_floor(targets, scale: float = 1.0) -> float:
+    """The smallest pooled log RR of a table within ``scale`` rounding intervals of the printed RR:
+    ``ln(RR - scale tol)`` (-inf when the RR is not a target or ``RR - scale tol <= 0``).
+
+    The random-effects pooled log RR ``sum w_i y_i / sum w_i``, ``w_i = 1/(v_i + tau^2) > 0``, is a
+    weighted mean of the kept trials' log RRs whatever ``tau^2`` is (and the Mantel-Haenszel Q
+    changes only ``tau^2``), so it is at most the largest ``y_i``: a table whose every kept trial
+    has ``y_i`` below this floor misses the RR by more than ``scale`` rounding intervals (the
+    pruning bound of ``split_exhaustive``). Within rounding is ``|x - printed| <= tol (1 + 1e-9)``,
+    as everywhere here."""
+    t = {s: (v, tol * scale * (1 + 1e-9)) for s, v, tol in targets}
+    if "estimate" not in t or t["estimate"][0] - t["estimate"][1] <= 0:
+        return -math.inf
+    return math.log(t["estimate"][0] - t["estimate"][1])
+
+
+def _log_windows(targets, scale: float) -> list[tuple[str, float, float]]:
+    """Log-scale windows of the RR and CI targets at ``scale`` rounding intervals (a little wider,
+    1e-12, so that exp/log rounding cannot exclude a table the exact check would keep)."""
+    out = []
+    for s, v, tol in targets:
+        if s in ("estimate", "ci_lower", "ci_upper"):
+            d = tol * scale * (1 + 1e-9)
+            out.append((s, math.log(v - d) - 1e-12 if v - d > 0 else -math.inf, math.log(v + d) + 1e-12))
+    return out
+
+
+@dataclass
+class Exhaustive:
+    """What ``split_exhaustive`` found: tables (``n_tables``, pruned ones included), ``n_pruned``
+    excluded by the estimate bound without pooling, ``n_exact`` within rounding on every target,
+    the ``best`` tables (fewest targets missed, then smallest squared scaled miss:
+    ``(n_out, sq, a, c)``; not kept when pruning without ``rank``) and the ``closest`` table by its largest scaled
+    miss (``(max_miss, a, c)``; a table is within rounding when max_miss <= 1)."""
+
+    n_tables: int
+    n_pruned: int
+    n_exact: int
+    best: list
+    closest: tuple
+    exact: list = field(default_factory=list)  # (a, c) of the first 1000 tables within rounding
+
+
+def _stat(name: str, mu, se, q, df):
+    """One pooled statistic of the vectorised kernel (as ``pool_batch``): ``name`` is a target."""
+    if name == "estimate":
+        return np.exp(mu)
+    if name == "ci_lower":
+        return np.exp(mu - Z975 * se)
+    if name == "ci_upper":
+        return np.exp(mu + Z975 * se)
+    if name == "i2":
+        return np.where((df > 0) & (q > 0), np.maximum(0, (q - df) / np.where(q > 0, q, 1)) * 100, 0.0)
+    if name == "p":
+        return 2 * _norm_sf(np.abs(mu / se))
+    raise ValueError(f"unknown target {name!r}")
+
+
+def _unique_tables(rows: list) -> list:
+    """``rows`` ``(n_out, sq, a, c)`` without repeats of a table (a seed is met again in the pass)."""
+    out = []
+    for row in rows:
+        if not any((row[2] == o[2]).all() and (row[3] == o[3]).all() for o in out):
+            out.append(row)
+    return out
+
+
+def split_exhaustive(
+    trials, het, targets, inner_max=300_000, keep_best=5, prune=False, rank=False, seed=None
+) -> Exhaustive:
     """Every integer table of ``trials`` (no sampling), pooled exactly as ``pool_batch``.
 
     The trials are split into an inner group, whose combinations are held as vectors, and an
     outer group looped over one combination at a time; the fixed-effect and Mantel-Haenszel
     sums are additive over trials, so each outer step adds its constants to the inner vectors,
-    and the random-effects step is computed per trial. Returns the number of tables, the
-    number within printed rounding on every target, and the ``keep_best`` closest tables
-    (fewest targets missed, then smallest squared scaled miss). ``verify_split`` checks the
-    kernel against ``pool_batch``.
+    and the random-effects step is computed per trial.
+
+    ``prune=True`` (for the existence proof, ``--prove``), with ``M = max(1, largest scaled miss
+    of the closest table so far)``: the inner combinations are sorted by their largest log RR,
+    and for each outer step the tables whose every kept trial has a log RR below
+    ``estimate_floor(targets, M)`` are counted without pooling (each misses the RR by more than
+    ``M`` rounding intervals); of the pooled tables, only those whose log RR and log CI bounds lie
+    within ``M`` rounding intervals are scored exactly. So ``n_exact`` and ``closest`` are those of
+    all tables; ``best`` is not kept. With ``rank=True`` as well, ``best`` is kept and ``M`` is
+    raised so that no excluded table could enter it: an excluded table misses a target by more
+    than ``M``, so it misses at least one target and its squared scaled miss exceeds ``M^2``; once
+    ``best`` is full and its last table misses at most one target, ``M = max(1, sqrt(its squared
+    miss))`` excludes only tables ranked after it (before that, ``M`` is infinite: no pruning).
+    ``seed`` (a table ``(a, c)`` of these trials, e.g. the ``closest`` of a pruned pass) starts
+    ``best`` and ``closest`` with it, so that the ranked pruning applies from the first step.
+    ``tests/test_curation_binary_search.py`` checks the kernel against ``pool_project`` and the
+    pruned search against brute force.
     """
     opts = [_trial_options(t, het) for t in trials]
     order = sorted(range(len(trials)), key=lambda j: len(opts[j]["a"]))
@@ -495,6 +574,11 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5):
     inn = _combine([opts[j] for j in inner])
     out = _combine([opts[j] for j in outer]) if outer else None
     n_outer = len(out["a"]) if outer else 1
+    if prune:  # inner combinations by their largest log RR (kept trials only)
+        ymax_i = np.where(inn["keep"] > 0, inn["y"], -np.inf).max(1)
+        srt = np.argsort(ymax_i, kind="stable")
+        inn = {key: val[srt] for key, val in inn.items()}
+        ymax_i = ymax_i[srt]
     s1_i, sy_i, syy_i, s2_i = (
         inn["w"].sum(1),
         (inn["w"] * inn["y"]).sum(1),
@@ -502,26 +586,63 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5):
         (inn["w"] ** 2).sum(1),
     )
     num_i, den_i, k_i = inn["num"].sum(1), inn["den"].sum(1), inn["keep"].sum(1)
-    n_tables, n_exact, best = 0, 0, []
+    v_in, y_in = inn["v"], inn["y"]  # v = inf for a dropped trial: its random-effects weight is 0
+    names = [s for s, _, _ in targets]
+    vals = [v for _, v, _ in targets]
+    tols = [tol for _, _, tol in targets]
+    n_tables, n_pruned, n_exact, best, exact = 0, 0, 0, [], []
+    closest = (math.inf, None, None)
+    if seed is not None:
+        a0, c0 = (np.asarray(x, float) for x in seed)
+        n0, sq0 = _score(trials, a0[None], c0[None], het, targets)
+        closest = (_max_miss(trials, a0, c0, het, targets), a0, c0)
+        best = [(int(n0[0]), float(sq0[0]), a0, c0)]
+
+    def table(r, b):
+        a_vec, c_vec = np.empty(len(trials)), np.empty(len(trials))
+        a_vec[inner], c_vec[inner] = inn["a"][b], inn["c"][b]
+        if outer:
+            a_vec[outer], c_vec[outer] = out["a"][r], out["c"][r]
+        return a_vec, c_vec
+
     for r in range(n_outer):
         if outer:
-            w_o, y_o, v_o = out["w"][r], out["y"][r], out["v"][r]
-            s1 = s1_i + w_o.sum()
-            sy = sy_i + (w_o * y_o).sum()
-            syy = syy_i + (w_o * y_o**2).sum()
-            s2 = s2_i + (w_o**2).sum()
-            num, den, kk = num_i + out["num"][r].sum(), den_i + out["den"][r].sum(), k_i + out["keep"][r].sum()
+            w_o, y_o, v_o, keep_o = out["w"][r], out["y"][r], out["v"][r], out["keep"][r]
+            c1, cy, cyy, c2 = w_o.sum(), (w_o * y_o).sum(), (w_o * y_o**2).sum(), (w_o**2).sum()
+            cnum, cden, ck = out["num"][r].sum(), out["den"][r].sum(), keep_o.sum()
+            ymax_o = max((y for y, k in zip(y_o, keep_o, strict=True) if k > 0), default=-math.inf)
         else:
             w_o = y_o = v_o = np.zeros(0)
-            s1, sy, syy, s2, num, den, kk = s1_i, sy_i, syy_i, s2_i, num_i, den_i, k_i
+            c1 = cy = cyy = c2 = cnum = cden = ck = 0.0
+            ymax_o = -math.inf
+        n_tables += len(s1_i)
+        start = 0
+        if prune:
+            scale = max(1.0, closest[0])
+            if rank:
+                full = len(best) == keep_best
+                wn, wsq = (best[-1][0], best[-1][1]) if full else (math.inf, math.inf)
+                scale = max(scale, math.inf if wn > 1 else 1.0 if wn == 0 else math.sqrt(wsq))
+            floor = estimate_floor(targets, scale) - 1e-9  # margin for the rounding of the weighted mean
+            if ymax_o < floor:
+                start = int(np.searchsorted(ymax_i, floor, side="left"))
+            n_pruned += start
+            if start == len(s1_i):
+                continue
+        sl = slice(start, None)
         with np.errstate(all="ignore"):
-            centre = np.log(num / den) if het == "mh" else sy / s1
+            s1 = s1_i[sl] + c1
+            sy = sy_i[sl] + cy
+            syy = syy_i[sl] + cyy
+            s2 = s2_i[sl] + c2
+            kk = k_i[sl] + ck
+            centre = np.log((num_i[sl] + cnum) / (den_i[sl] + cden)) if het == "mh" else sy / s1
             q = syy - 2 * centre * sy + centre**2 * s1
             df = kk - 1
             tau2 = np.where(df > 0, np.maximum(0.0, (q - df) / (s1 - s2 / s1)), 0.0)
-            ws_i = np.where(inn["keep"] > 0, 1 / (inn["v"] + tau2[:, None]), 0.0)
+            ws_i = 1 / (v_in[sl] + tau2[:, None])
             sw = ws_i.sum(1)
-            swy = (ws_i * inn["y"]).sum(1)
+            swy = (ws_i * y_in[sl]).sum(1)
             for j in range(len(w_o)):
                 if np.isfinite(v_o[j]):
                     wj = 1 / (v_o[j] + tau2)
@@ -529,28 +650,44 @@ def split_exhaustive(trials, het, targets, inner_max=300_000, keep_best=5):
                     swy = swy + wj * y_o[j]
             mu = swy / sw
             se = sw**-0.5
-            res = {
-                "estimate": np.exp(mu),
-                "ci_lower": np.exp(mu - Z975 * se),
-                "ci_upper": np.exp(mu + Z975 * se),
-                "i2": np.where((df > 0) & (q > 0), np.maximum(0, (q - df) / np.where(q > 0, q, 1)) * 100, 0.0),
-                "p": 2 * _norm_sf(np.abs(mu / se)),
-            }
-            scaled = np.stack([(res[s] - val) / tol for s, val, tol in targets], 1)
+            idx = None
+            if prune:  # exact scores only for tables within M rounding intervals on the log scale
+                ok = np.ones(len(mu), bool)
+                for s, lo, hi in _log_windows(targets, scale):
+                    x = mu if s == "estimate" else mu - Z975 * se if s == "ci_lower" else mu + Z975 * se
+                    ok &= (x >= lo) & (x <= hi)
+                idx = np.flatnonzero(ok)
+                if idx.size == 0:
+                    continue
+                mu, se, q, df = mu[idx], se[idx], q[idx], df[idx]
+            scaled = np.stack(
+                [(_stat(s, mu, se, q, df) - val) / tol for s, val, tol in zip(names, vals, tols, strict=True)], 1
+            )
         scaled = np.where(np.isfinite(scaled), scaled, 1e9)
-        n_out = (np.abs(scaled) > 1 + 1e-9).sum(1)
-        sq = (scaled**2).sum(1)
-        n_tables += len(n_out)
+        absd = np.abs(scaled)
+        n_out = (absd > 1 + 1e-9).sum(1)
         n_exact += int((n_out == 0).sum())
-        top = np.lexsort((sq, n_out))[:keep_best]
-        for b in top:
-            a_vec, c_vec = np.empty(len(trials)), np.empty(len(trials))
-            a_vec[inner], c_vec[inner] = inn["a"][b], inn["c"][b]
-            if outer:
-                a_vec[outer], c_vec[outer] = out["a"][r], out["c"][r]
-            best.append((int(n_out[b]), float(sq[b]), a_vec, c_vec))
-        best = sorted(best, key=lambda x: (x[0], x[1]))[:keep_best]
-    return n_tables, n_exact, best
+        for b in np.flatnonzero(n_out == 0)[: max(0, 1000 - len(exact))]:
+            exact.append(table(r, start + (int(b) if idx is None else int(idx[b]))))
+        mx = absd.max(1)
+        b = int(np.argmin(mx))
+        pos = start + (b if idx is None else int(idx[b]))
+        if mx[b] < closest[0]:
+            closest = (float(mx[b]), *table(r, pos))
+        if prune and not rank:
+            continue
+        sq = (scaled**2).sum(1)
+        if len(best) == keep_best:
+            wn, wsq = best[-1][0], best[-1][1]
+            cand = np.flatnonzero((n_out < wn) | ((n_out == wn) & (sq <= wsq)))
+        else:
+            cand = np.arange(len(n_out))
+        if cand.size:
+            top = cand[np.lexsort((sq[cand], n_out[cand]))[:keep_best]]
+            for b in top:
+                best.append((int(n_out[b]), float(sq[b]), *table(r, start + (b if idx is None else int(idx[b])))))
+            best = _unique_tables(sorted(best, key=lambda x: (x[0], x[1])))[:keep_best]
+    return Exhaustive(n_tables, n_pruned, n_exact, best, closest, exact)
 
 
 def _norm_sf(z):
@@ -559,26 +696,63 @@ def _norm_sf(z):
     return 0.5 * erfc(z / math.sqrt(2))
 
 
+def _p_bound_note(o: Outcome, targets) -> str:
+    """A printed '< x' P value as a constraint: implied by RR and CI within rounding when the
+    largest P such a table can have, ``2(1 - Phi(ln(RR_lo) / SE_max))``, is below x."""
+    ps = [x for x in published(o.name, "p") if x.bound is not None]
+    t = {s: (v, tol * (1 + 1e-9)) for s, v, tol in targets}
+    if not ps or not {"estimate", "ci_lower", "ci_upper"} <= set(t):
+        return ""
+    (est, te), (lo, tl), (hi, tu) = t["estimate"], t["ci_lower"], t["ci_upper"]
+    se_max = (math.log(hi + tu) - math.log(lo - tl)) / (2 * Z975)
+    p_max = 2 * _norm_sf(abs(math.log(est - te)) / se_max)
+    op, x = ps[0].bound
+    implied = op == "<" and p_max < x
+    return (
+        f"The printed P {ps[0].printed} is {'implied' if implied else 'NOT implied'} by RR and CI within "
+        f"rounding: such a table has SE <= {se_max:.5f} and |ln RR| >= {abs(math.log(est - te)):.5f}, so "
+        f"P <= {p_max:.2g}."
+    )
+
+
 def prove_unreachable(name: str, het: str, max_tables: float = math.inf) -> str:
     """Exhaustive search over every trial set and count assignment the paper allows for one
     outcome (the named trials with their extracted counts, plus any subset of the optional
-    trials); writes output/<name>_exhaustive.md and returns its text. No sampling: every
-    integer table is pooled (``split_exhaustive``)."""
+    trials); writes output/<name>_exhaustive.md (``_exhaustive_<het>.md`` for the heterogeneity
+    definition the data do not use) and returns its text. No sampling: every integer table is
+    pooled or excluded by the proven estimate bound (``split_exhaustive(prune=True)``)."""
     o = next(x for x in OUTCOMES if x.name == name)
     targets = _targets_with_p(o)
+    het_text = {
+        "iv": "Q around the inverse-variance estimate, Stata metan randomi",
+        "mh": "Q around the Mantel-Haenszel estimate, Stata metan random",
+    }[het]
     lines = [
         f"# Exhaustive search: {name}",
         "",
-        f"Generated by `{SCRIPT} --prove {name}` (heterogeneity: {het}). Every trial set the paper allows "
+        f"Generated by `{SCRIPT} --prove {name}"
+        + (f" --heterogeneity {het}" if het != HETEROGENEITY else "")
+        + f"` (DerSimonian-Laird; heterogeneity: {het_text}). Every trial set the paper allows "
         f"({o.why}) and every integer count not printed in Table 1 (control events 0..n; ketamine events "
-        "0..n, or 0..6 for Schwartzman's combined count of 6). Targets, each within half a unit of its last "
-        "printed decimal: " + ", ".join(f"{s} {v:g}" for s, v, _ in targets) + ".",
+        "0..n, or 0..6 for Schwartzman's combined count of 6); the counts Table 1 prints are held fixed. "
+        "Targets, each within half a unit of its last printed decimal: "
+        + ", ".join(f"{s} {v:g}" for s, v, _ in targets)
+        + ". "
+        + _p_bound_note(o, targets),
         "",
-        "| trial set | tables pooled | within rounding on every target | closest table (ketamine/control events) "
-        "| its RR (95% CI) |",
-        "|---|---|---|---|---|",
+        "No table is sampled. A table is either pooled exactly as the build pools it, or excluded without "
+        "pooling by a proven bound: the pooled log RR is a weighted mean of the kept trials' log RRs with "
+        "positive weights 1/(v_i + tau^2), whatever tau^2 is, so it is at most the largest of them; a table "
+        f"whose every trial has RR below {math.exp(estimate_floor(targets)):.4f} (the printed RR less its "
+        "rounding) cannot give the printed RR (`estimate_floor`). The bound is applied with the largest miss "
+        "of the closest table found so far (at least 1 rounding interval) in place of 1, so the closest table "
+        "below is the closest of all tables.",
+        "",
+        "| trial set | tables | pooled | excluded by the bound | within rounding on every target "
+        "| closest table (ketamine/control events) | its RR (95% CI) | its largest miss (rounding intervals) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    total, total_exact = 0, 0
+    total, total_pruned, total_exact = 0, 0, 0
     for n_add in range(len(o.optional) + 1):
         for extra in itertools.combinations(o.optional, n_add):
             trials = o.trials + list(extra)
@@ -586,30 +760,53 @@ def prove_unreachable(name: str, het: str, max_tables: float = math.inf) -> str:
             size = math.prod(len(r) for r in ra) * math.prod(len(r) for r in rc)
             if size > max_tables:
                 lines.append(
-                    f"| {', '.join(t.study for t in trials)} | {size:,} | not searched (over --prove-max) | | |"
+                    f"| {', '.join(t.study for t in trials)} | {size:,} | not searched (over --prove-max) | | | | | |"
                 )
                 continue
-            n, n_exact, best = split_exhaustive(trials, het, targets)
-            total += n
-            total_exact += n_exact
-            _, _, a, c = best[0]
+            found = split_exhaustive(trials, het, targets, prune=True)
+            total += found.n_tables
+            total_pruned += found.n_pruned
+            total_exact += found.n_exact
+            miss, a, c = found.closest
             p = pool_project(
                 a.astype(int), np.array([t.n1 for t in trials]), c.astype(int), np.array([t.n2 for t in trials]), het
             )
             table = ", ".join(f"{t.study} {int(a[j])}/{int(c[j])}" for j, t in enumerate(trials))
             lines.append(
-                f"| {', '.join(t.study for t in trials)} | {n:,} | {n_exact} | {table} | "
-                f"{math.exp(p.estimate):.2f} ({math.exp(p.ci_lower):.2f}-{math.exp(p.ci_upper):.2f}) |"
+                f"| {', '.join(t.study for t in trials)} | {found.n_tables:,} | "
+                f"{found.n_tables - found.n_pruned:,} | {found.n_pruned:,} | {found.n_exact} | {table} | "
+                f"{math.exp(p.estimate):.2f} ({math.exp(p.ci_lower):.2f}-{math.exp(p.ci_upper):.2f}) | "
+                f"{miss:.3f} |"
             )
             print(lines[-1], flush=True)
     lines += [
         "",
-        f"In all: {total:,} tables, {total_exact} within rounding on every target.",
+        f"In all: {total:,} tables ({total - total_pruned:,} pooled, {total_pruned:,} excluded by the bound), "
+        f"{total_exact} within rounding on every target.",
         "",
     ]
     text = "\n".join(lines)
-    (OUT / f"{name}_exhaustive.md").write_text(text, encoding="utf-8")
+    suffix = "" if het == HETEROGENEITY else f"_{het}"
+    (OUT / f"{name}_exhaustive{suffix}.md").write_text(text, encoding="utf-8")
     return text
+
+
+def check_config_heterogeneity(het: str) -> None:
+    """The data must be fitted with the heterogeneity the build pools with: every analysis of
+    config/config.yaml on an outcome this script reconstructs must have ``rr_heterogeneity``
+    (schema default "mh") equal to ``het``; else one error naming the analysis and the key."""
+    import yaml
+
+    path = ROOT / "config" / "config.yaml"
+    analyses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("analyses", {})
+    names = {o.name for o in OUTCOMES}
+    for name, spec in analyses.items():
+        setting = spec.get("rr_heterogeneity", "mh")
+        if spec.get("outcome") in names and spec.get("measure") == "RR" and setting != het:
+            sys.exit(
+                f"{path}: analyses.{name}.rr_heterogeneity is {setting!r}, but {SCRIPT} fits the data with "
+                f"HETEROGENEITY = {het!r}: make them agree (the data would be fitted to another pooling)"
+            )
 
 
 # ---------------------------------------------------------------- main
@@ -621,6 +818,8 @@ def main() -> None:
     ap.add_argument("--prove-max", type=float, default=math.inf, help="skip trial sets with more tables")
     args = ap.parse_args()
     het = args.heterogeneity
+    if het == HETEROGENEITY and not args.no_write:
+        check_config_heterogeneity(het)  # before the search: the data file is written only if they agree
     if args.prove:
         prove_unreachable(args.prove, het, args.prove_max)
         return
