@@ -85,6 +85,9 @@ def test_each_input_of_the_plan_moves_it_out_of_the_cache(project):
     module.write_text(module.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert ws.cached_plan(project, "data") is None
     ws.plan_build(project, "data")
+    Path(module.parent / "review_helpers.py").write_text("X = 1\n", encoding="utf-8")  # a module it may import
+    assert ws.cached_plan(project, "data") is None
+    ws.plan_build(project, "data")
     schema = Path("data/schemas/studies.schema.json")
     schema.write_text(schema.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert ws.cached_plan(project, "data") is None

@@ -627,9 +627,9 @@ def plan_build(config: Mapping[str, Any], data_dir: str, cache_dir: str = ".snak
 
 def _plan_key(config: Mapping[str, Any], data_dir: str, extra: Mapping[str, str]) -> str:
     """SHA-256 of everything a :class:`BuildPlan` is computed from: the configuration (its
-    order too), the data files and schemas (:func:`_fingerprint`), every module of this library
-    and the review's own module (config ``review_module``), and the versions of Python, pandas
-    and numpy (the digests print values with pandas)."""
+    order too), the data files and schemas (:func:`_fingerprint`), every module of this library,
+    the review's own module (config ``review_module``) and the Python files beside it, and the
+    versions of Python, pandas and numpy (the digests print values with pandas)."""
     from importlib import metadata
 
     digest = hashlib.sha256(PLAN_FORMAT.encode() + b"\0")
@@ -638,7 +638,10 @@ def _plan_key(config: Mapping[str, Any], data_dir: str, extra: Mapping[str, str]
     library = Path(__file__).resolve().parent
     sources = [(path.relative_to(library).as_posix(), path) for path in sorted(library.rglob("*.py"))]
     if config.get("review_module"):
-        sources.append(("review_module", Path(config["review_module"])))
+        # the module and the Python files beside it, which it may import
+        module = Path(config["review_module"])
+        beside = sorted(path for path in module.parent.glob("*.py") if path != module)
+        sources += [("review_module", module), *((f"review_module/{path.name}", path) for path in beside)]
     for name, path in sources:
         digest.update(name.encode() + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"\0missing\0")
