@@ -30,3 +30,8 @@ rule all:
 # modules, so --list-changes code, --summary and --rerun-triggers code see an edited script
 # (workflow_support.record_job_code_in_rules; README, "Snakemake's own tools").
 ws.record_job_code_in_rules(workflow.rules)
+
+
+onstart:
+    # Snakemake found jobs to run: start the job workers now if the Snakefile did not (common.smk)
+    workers.start_early(workflow)

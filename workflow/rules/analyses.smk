@@ -50,7 +50,7 @@ rule describe:
         f"{RESULTS}/descriptive/{{topic}}.json",
     params:
         settings=lambda w: ws.descriptive_settings(w.topic, config),
-        digest=lambda w: ws.cells_digest(DATA, DESCRIPTIVE[w.topic]),
+        digest=lambda w: PLAN.descriptive[w.topic],
     wildcard_constraints:
         topic="|".join(DESCRIPTIVE),
     log:

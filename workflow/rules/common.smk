@@ -6,8 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 LIBRARY_PATH = str(Path(workflow.basedir) / "workflow" / "lib")
 sys.path.insert(0, LIBRARY_PATH)
 # Jobs import the library of this checkout, not whichever copy happens to be pip-installed.
@@ -19,12 +17,6 @@ os.environ[PYTHON_PATH_VARIABLE] = os.pathsep.join(
 )
 
 from metabuild import workers  # noqa: E402
-
-# The job workers' imports (about 1.3 s) run in the background while Snakemake builds the DAG;
-# only when this process runs jobs: not for -n, --report, --lint, --unlock, ..., nor on the host
-# that submits jobs to a cluster. A cluster job runs its script in its own Snakemake process.
-workers.start_early(workflow)
-
 from metabuild import workflow_support as ws  # noqa: E402
 
 # Checked as raw YAML before Snakemake's loader reads it: that loader would run a YTE template
@@ -40,7 +32,8 @@ configfile: ws.CONFIG_FILE
 report: "../report/workflow.rst"
 
 
-validate(config, "../../config/schemas/config.schema.yaml")
+# Snakemake's validate (it fills in the schema's defaults), skipped when this configuration passed before
+ws.validate_config(config, Path(workflow.basedir) / "config" / "schemas" / "config.schema.yaml")
 ws.check_config(config)
 
 DATA_DIR = config["data_dir"]
@@ -48,10 +41,17 @@ RESULTS = config["results_dir"]
 ANALYSES = config["analyses"]
 # hashed before loading: jobs run only on these bytes (run_job), never on a later edit
 PLANNED = ws.planned_data_hashes(DATA_DIR, workflow.is_main_process)
-DATA = ws.load_valid_dataset(DATA_DIR, extra=ws.extra_tables(config))
-ws.check_config_against_data(config, DATA)
-ws.check_study_sets(config, DATA)
-DIGESTS = ws.analysis_digests(ANALYSES, DATA, config)
+# The data validated and checked against the configuration, and the digests of the cells and
+# configuration each job reads (its params): cached while config, data and library are unchanged.
+PLAN = ws.cached_plan(config, DATA_DIR)
+# The job workers' imports (about 1.3 s of CPU) run in the background while Snakemake builds the
+# DAG, when this process runs jobs (not for -n, --report, --lint, --unlock, ..., nor on the host
+# that submits jobs to a cluster: a cluster job runs its script in its own Snakemake process) and
+# jobs are likely: config, data or library changed. Otherwise they start only once Snakemake has
+# found jobs to run (onstart, in the Snakefile), so that a no-op rebuild does not pay for them.
+workers.start_early(workflow, likely_jobs=PLAN is None)
+PLAN = PLAN or ws.plan_build(config, DATA_DIR)
+DIGESTS = PLAN.analyses
 # The workflow's own files, relative to the working directory: "." for the flagship review at the
 # top level, "../.." for a review built in its own folder (snakemake --directory reviews/<name>).
 ROOT = os.path.relpath(workflow.basedir)

@@ -80,7 +80,7 @@ rule risk_of_bias_plot:
     params:
         domains=config["risk_of_bias"]["domains"],
         key_domains=config["risk_of_bias"]["key_domains"],
-        digest=ws.cells_digest(DATA, ws.JOB_INPUTS["risk_of_bias_plot"]),
+        digest=PLAN.jobs["risk_of_bias_plot"],
     log:
         f"{RESULTS}/logs/figures/risk_of_bias.log",
     run:

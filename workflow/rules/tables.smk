@@ -30,7 +30,7 @@ rule table1:
     params:
         # what the table reads of the configuration (a change of another entry has nothing to redo here)
         settings=lambda w: ws.table_settings(w.table, config),
-        digest=lambda w: ws.cells_digest(DATA, STUDY_TABLES[w.table]),
+        digest=lambda w: PLAN.tables[w.table],
     wildcard_constraints:
         table="|".join(STUDY_TABLES) or "no-study-table",
     log:

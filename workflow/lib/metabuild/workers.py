@@ -219,18 +219,23 @@ def _forkserver_context() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def start_early(workflow: Any) -> bool:
+def start_early(workflow: Any, likely_jobs: bool = True) -> bool:
     """Decide where this Snakemake process runs job scripts; when in the pool, start the
     forkserver (and its imports, about 1.3 s) in the background now, so that it overlaps
     Snakemake's DAG building. Returns whether it started.
 
     Called while the Snakefile is read (``workflow`` is Snakemake's ``workflow`` object).
     The early start is only a matter of speed: when Snakemake's command line cannot be read
-    (a build started from Python), the first job starts the pool."""
+    (a build started from Python), the first job starts the pool. With ``likely_jobs`` false
+    (nothing the jobs read changed: most likely a no-op rebuild, whose CPU time the forkserver's
+    imports would almost double) it does not start now; the Snakefile calls this again once
+    Snakemake has found jobs to run (``onstart``), which starts it then."""
     global _in_process
     if not workflow.is_main_process:
         # Snakemake runs this job in a process of its own: a pool would only add its start-up
         _in_process = True
+        return False
+    if not likely_jobs:
         return False
     args = snakemake_command_line()
     if args is None or not jobs_run_here(args):

@@ -13,22 +13,32 @@ and no output written or deleted.
   source folder, no text with control characters).
 * :func:`check_config_against_data`: what needs the data (columns a filter or a derived
   attribute names exist; every analysis selects at least one study with data).
+
+A no-op rebuild repeats none of the costly parts: :func:`validate_config` and
+:func:`plan_build` (the data checks and the digests that are the jobs' params) keep their
+results in ``.snakemake/metabuild/`` under the SHA-256 of everything they are computed from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from metabuild import analysis, review
+from metabuild import review
 from metabuild.escape import forbidden_character
+
+# metabuild.analysis (numpy, pandas, the statistics) is imported by the functions that use it:
+# a no-op rebuild reads the plan from its cache (:func:`plan_build`) and needs none of it.
 
 #: pattern of every name that becomes part of a file path or a registry key
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -185,6 +195,47 @@ def check_config_file(path: str | Path = CONFIG_FILE) -> None:
                 problems.append("__use_yte__: YTE templates run Python code; write plain YAML")
     if problems:
         raise ConfigError("invalid configuration file:\n  " + "\n  ".join(f"{path}: {p}" for p in problems[:20]))
+
+
+#: the configuration as validated last (:func:`validate_config`), beside the plan's cache
+VALIDATED_CONFIG = "config.json"
+
+
+def validate_config(config: dict[str, Any], schema: str | Path, cache_dir: str = ".snakemake/metabuild") -> None:
+    """Validate ``config`` against the JSON schema in ``schema`` with Snakemake's
+    ``snakemake.utils.validate``, which raises naming the key and fills in the schema's
+    defaults (``config`` is changed in place).
+
+    That costs 0.08 s of CPU at every start, mostly importing jsonschema. So the validated
+    configuration is kept in ``cache_dir/config.json`` under the SHA-256 of the configuration
+    as loaded, the schema's bytes and the Snakemake and jsonschema versions; when these are the
+    same, the defaults come from there. A configuration that would not come back from JSON as
+    the same values (a date, a tuple) is validated every time."""
+    from importlib import metadata
+
+    from metabuild.io import write_text
+
+    path = Path(cache_dir) / VALIDATED_CONFIG
+    schema = Path(schema)
+    digest = hashlib.sha256(b"metabuild validated config 1\0")
+    digest.update(json.dumps(config, default=repr).encode() + b"\0")
+    digest.update(schema.read_bytes() + b"\0")
+    digest.update(f"{metadata.version('snakemake')}\0{metadata.version('jsonschema')}".encode())
+    key = digest.hexdigest()
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if isinstance(record, dict) and record.get("key") == key and isinstance(record.get("config"), dict):
+        config.clear()
+        config.update(record["config"])
+        return
+    from snakemake.utils import validate
+
+    validate(config, str(schema))
+    text = json.dumps({"key": key, "config": config}, default=repr, indent=1)
+    if repr(json.loads(text)["config"]) == repr(config):
+        write_text(path, text + "\n")
 
 
 class _AliasBomb(Exception):
@@ -353,6 +404,7 @@ def check_config_against_data(config: Mapping[str, Any], dataset: Any) -> None:
     derived attribute or a ``where`` filter names exist in studies.csv (or are computed or
     derived), outcomes exist with the right measure, and every analysis selects at least one
     study with both arms. Raises :class:`ConfigError` naming the key."""
+    from metabuild import analysis
     from metabuild import data as mdata
 
     problems = []
@@ -502,8 +554,120 @@ def load_valid_dataset(
 
 
 def analysis_digests(analyses: Mapping[str, Any], dataset: Any, config: Mapping[str, Any]) -> dict[str, str]:
+    from metabuild import analysis
+
     table = analysis.study_table(dataset.studies, config)  # once, not once per analysis
     return {name: analysis.dependency_digest(name, spec, dataset, config, table) for name, spec in analyses.items()}
+
+
+# ------------------------------------------------------------------------- the build's plan
+#: the plan's cache (:func:`plan_build`), beside the data validation's in ``cache_dir``
+PLAN_CACHE = "plan.json"
+#: changed whenever the plan's contents or their meaning change: an older cache is recomputed
+PLAN_FORMAT = "metabuild plan 1"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What the Snakefile derives from the configuration and the data before the DAG is built:
+    the digests that are Snakemake params, so that a job reruns when (and only when) a data
+    cell or configuration entry it reads changes.
+
+    ``analyses``: analysis -> :func:`metabuild.analysis.dependency_digest`; ``descriptive``:
+    descriptive topic -> :func:`cells_digest` of the cells it reads (:func:`descriptive_inputs`);
+    ``tables``: table of study characteristics -> :func:`cells_digest` (:func:`table_inputs`);
+    ``jobs``: rule -> :func:`cells_digest` (:data:`JOB_INPUTS`)."""
+
+    analyses: dict[str, str]
+    descriptive: dict[str, str]
+    tables: dict[str, str]
+    jobs: dict[str, str]
+
+
+def cached_plan(config: Mapping[str, Any], data_dir: str, cache_dir: str = ".snakemake/metabuild") -> BuildPlan | None:
+    """The :class:`BuildPlan` that :func:`plan_build` computed and cached for this configuration,
+    data, library and review module, all unchanged since; None when one of them changed (the
+    build will then most likely run jobs)."""
+    return _read_plan(Path(cache_dir) / PLAN_CACHE, _plan_key(config, data_dir, extra_tables(config)))
+
+
+def plan_build(config: Mapping[str, Any], data_dir: str, cache_dir: str = ".snakemake/metabuild") -> BuildPlan:
+    """The :class:`BuildPlan` of ``config`` and ``data_dir``, once the data are valid and fit the
+    configuration (:func:`load_valid_dataset`, :func:`check_config_against_data`,
+    :func:`check_study_sets`, which raise as documented there).
+
+    Computing it loads every data file with pandas and selects every analysis' rows: 0.3 s of
+    CPU, most of what the Snakefile itself cost a no-op rebuild. It is a function of the
+    configuration, the bytes of the data files and schemas, the library's and the review
+    module's source and the pandas and numpy versions (:func:`_plan_key`), so it is kept in
+    ``cache_dir/plan.json`` under the SHA-256 of these (:func:`cached_plan`) and computed again,
+    checks included, as soon as one of them differs. It is stored only when none of them changed
+    while it was computed (an edit meanwhile must not be cached under the old bytes' key)."""
+    extra = extra_tables(config)
+    path = Path(cache_dir) / PLAN_CACHE
+    key = _plan_key(config, data_dir, extra)
+    cached = _read_plan(path, key)
+    if cached is not None:
+        return cached
+    dataset = load_valid_dataset(data_dir, cache_dir=cache_dir, extra=extra)
+    check_config_against_data(config, dataset)
+    check_study_sets(config, dataset)
+    plan = BuildPlan(
+        analyses=analysis_digests(config.get("analyses", {}), dataset, config),
+        descriptive={topic: cells_digest(dataset, cells) for topic, cells in descriptive_inputs(config).items()},
+        tables={table: cells_digest(dataset, cells) for table, cells in table_inputs(config).items()},
+        jobs={rule: cells_digest(dataset, cells) for rule, cells in JOB_INPUTS.items()},
+    )
+    if _plan_key(config, data_dir, extra) == key:
+        from metabuild.io import write_text
+
+        write_text(path, json.dumps({"key": key, "plan": dataclasses.asdict(plan)}, indent=1) + "\n")
+    return plan
+
+
+def _plan_key(config: Mapping[str, Any], data_dir: str, extra: Mapping[str, str]) -> str:
+    """SHA-256 of everything a :class:`BuildPlan` is computed from: the configuration (its
+    order too), the data files and schemas (:func:`_fingerprint`), every module of this library,
+    the review's own module (config ``review_module``) and the Python files beside it, and the
+    versions of Python, pandas and numpy (the digests print values with pandas)."""
+    from importlib import metadata
+
+    digest = hashlib.sha256(PLAN_FORMAT.encode() + b"\0")
+    digest.update(json.dumps(config, default=repr).encode() + b"\0")
+    digest.update(_fingerprint(Path(data_dir), extra).encode() + b"\0")
+    library = Path(__file__).resolve().parent
+    sources = [(path.relative_to(library).as_posix(), path) for path in sorted(library.rglob("*.py"))]
+    if config.get("review_module"):
+        # the module and the Python files beside it, which it may import
+        module = Path(config["review_module"])
+        beside = sorted(path for path in module.parent.glob("*.py") if path != module)
+        sources += [("review_module", module), *((f"review_module/{path.name}", path) for path in beside)]
+    for name, path in sources:
+        digest.update(name.encode() + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"\0missing\0")
+    versions = [sys.version, *(metadata.version(package) for package in ("pandas", "numpy"))]
+    digest.update("\0".join(versions).encode())
+    return digest.hexdigest()
+
+
+def _read_plan(path: Path, key: str) -> BuildPlan | None:
+    """The plan cached in ``path`` under ``key``; None when there is none, another key, or
+    anything but the plan's own shape (then it is computed again)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("key") != key or not isinstance(record.get("plan"), dict):
+        return None
+    fields = [field.name for field in dataclasses.fields(BuildPlan)]
+    plan = record["plan"]
+    if sorted(plan) != sorted(fields):
+        return None
+    for name in fields:
+        value = plan[name]
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return None
+    return BuildPlan(**{name: plan[name] for name in fields})
 
 
 #: environment variable carrying the planned data hashes from the Snakemake process that planned
