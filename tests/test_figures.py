@@ -202,7 +202,7 @@ def test_forest_weights_sum_to_100_and_numbers_are_journal_style():
     assert sum(weights) == pytest.approx(100.0, abs=0.2)
     assert cells["cell-weight-overall"] == "100.0"
     assert cells["cell-effect-overall"] == "\u22121.83 (\u22122.35, \u22121.31)"
-    stats = " ".join(v for k, v in cells.items() if k.startswith("stat-text-"))
+    stats = " ".join(v for k, v in cells.items() if k.startswith("stat-text-")).replace("\u00a0", " ")
     for piece in ["$Q$ = 9.71", "df = 5", "($P$ = .084)", "$I^2$ = 48.5%", r"$\tau^2$ = 0.20",
                   "$z$ = \u22126.88 ($P$ < .001)", "DerSimonian-Laird random effects"]:  # fmt: skip
         assert piece in stats
@@ -434,3 +434,20 @@ def test_png_of_a_figure_whose_pixel_size_is_a_float_tick_short(tmp_path, height
         plt.close(fig)
     with Image.open(tmp_path / "f.png") as image:
         assert image.size == (int(6.5 * PNG_DPI), height_px)
+
+
+@pytest.mark.parametrize("width_in", [1.2, 1.6, 2.0, 2.4, 3.0])
+def test_statistic_lines_never_part_a_value_from_its_name(width_in):
+    """The headache plot's short study labels left 2 in for the statistics, and the line broke
+    as 'df = 2 (P =' / '.235);'. However narrow the column, a wrapped line neither ends nor
+    starts inside 'name = value' and keeps its parentheses closed."""
+    from metabuild.figures.forest import SMALL, _stat_text
+
+    het, eff = _stat_text({"q": 2.89, "df": 2, "q_p": 0.235, "i2": 30.9, "tau2": 0.1, "z": 0.71, "p": 0.475}, log=True)
+    for text in (het, eff):
+        lines = wrap_segments(text.split("\x1f"), width_in, size=SMALL, math=True)
+        for line in lines:
+            assert not line.rstrip(";").rstrip().endswith(("=", "<", "(")), lines
+            assert not line.startswith((".", "=", ")")), lines
+            assert line.count("(") == line.count(")"), lines
+        assert ("= .235" in " ".join(lines).replace("\u00a0", " ")) == (text is het)

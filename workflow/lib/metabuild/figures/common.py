@@ -41,6 +41,7 @@ PNG_DPI = 300
 FONT_FAMILY = "DejaVu Sans"
 BASE_FONTSIZE = 8.0  # points; journal figures are read at 1:1 on a 7-inch column
 MINUS = "\u2212"
+NBSP = "\u00a0"  # a space no line wrap breaks at (wrap_text splits at " " only)
 
 #: rcParams every figure is built and saved under.
 RC: dict[str, object] = {

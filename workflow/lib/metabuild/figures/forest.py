@@ -29,6 +29,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
 from .common import (
+    NBSP,
     fmt_ci,
     fmt_num,
     fmt_p,
@@ -530,6 +531,13 @@ def _draw_table_forest(
 # --------------------------------------------------------------------------- forest plot
 
 
+def _tied(text: str) -> str:
+    """``text`` with no-break spaces outside ``$...$``, so that a wrapped statistic line never
+    parts a value from its name (``df = 2 (P =`` / ``.235)``)."""
+    pieces = text.split("$")
+    return "$".join(p if i % 2 else p.replace(" ", NBSP) for i, p in enumerate(pieces))
+
+
 def _stat_text(pooled: dict, *, log: bool) -> tuple[str, str]:
     """The heterogeneity line and the overall-effect line under a diamond (``\\x1f``
     separates segments that may be wrapped onto separate lines)."""
@@ -537,14 +545,12 @@ def _stat_text(pooled: dict, *, log: bool) -> tuple[str, str]:
     i2, tau2 = _num(pooled, "i2"), _num(pooled, "tau2")
     segs = []
     if q is not None and df is not None:
-        het = f"Heterogeneity: $Q$ = {fmt_num(q)}, df = {int(df)}"
-        if q_p is not None:
-            het += f" ($P$ {fmt_p(q_p)})"
-        segs.append(het)
+        df_text = f"df = {int(df)}" + (f" ($P$ {fmt_p(q_p)})" if q_p is not None else "")
+        segs.append(f"Heterogeneity: {_tied(f'$Q$ = {fmt_num(q)},')} {_tied(df_text)}")
     if i2 is not None:
-        segs.append(f"$I^2$ = {fmt_num(i2, 1)}%")
+        segs.append(_tied(f"$I^2$ = {fmt_num(i2, 1)}%"))
     if tau2 is not None:
-        segs.append(rf"$\tau^2$ = {fmt_num(tau2, 2 if (tau2 == 0 or tau2 >= 0.01) else 3)}")
+        segs.append(_tied(rf"$\tau^2$ = {fmt_num(tau2, 2 if (tau2 == 0 or tau2 >= 0.01) else 3)}"))
     het_line = "\x1f".join(segs)
     z = _num(pooled, "z")
     if z is None:
@@ -561,7 +567,7 @@ def _stat_text(pooled: dict, *, log: bool) -> tuple[str, str]:
         parts.append(f"$P$ {fmt_p(_num(pooled, 'p'))}")
     eff_line = ""
     if parts:
-        eff_line = "Test for overall effect: " + (f"{parts[0]} ({parts[1]})" if len(parts) == 2 else parts[0])
+        eff_line = "Test for overall effect: " + _tied(f"{parts[0]} ({parts[1]})" if len(parts) == 2 else parts[0])
     return het_line, eff_line
 
 
