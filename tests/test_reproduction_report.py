@@ -282,3 +282,19 @@ def test_a_removed_trial_is_named_in_the_report(baseline, tmp_path):
         assert new["status"] in {"study set differs", "inconsistent in paper", "match"}, (old, new)
         if new["status"] != "match":
             assert f"computed without {gone}, which the published article included" in new["reason"], new
+
+
+def test_a_table1_duration_in_minutes_counts_among_the_hours():
+    """Table 1 prints Noppers' infusion as '30 min': the check of the printed median duration
+    must count it as 0.5 h, or it reports the median of the other rows (29.5 h in the paper,
+    where the build's seven trials give 24 h)."""
+    published = pd.DataFrame(
+        [
+            {"key": "table1.a.hours_total", "printed": "35", "location": "Table 1"},
+            {"key": "table1.b.hours_total", "printed": "1", "location": "Table 1"},
+            {"key": "table1.c.minutes", "printed": "30", "location": "Table 1"},
+            {"key": "regimen.hours_median", "printed": "5", "location": "Results"},
+        ]
+    )
+    findings = report._table_findings(published, {})
+    assert findings[("regimen.hours_median", "Results")] == ["the median of Table 1's hours_total values is 1, not 5"]

@@ -133,6 +133,9 @@ def _table_findings(published: pd.DataFrame, by_location: Mapping[str, Mapping[s
         parts = row.key.split(".")
         if parts[0] == "table1" and len(parts) == 3 and _number(row.printed) is not None:
             table1[parts[2]][parts[1]] = _number(row.printed)
+    # a duration Table 1 prints in minutes ("30 min") is one of its durations in hours
+    for study, minutes in table1.get("minutes", {}).items():
+        table1["hours_total"].setdefault(study, minutes / 60)
     # totals printed in the text against the sums of Table 1's columns (n_<arm> per arm)
     sums = {"studies.participants": "n_total"} | {
         k: k.removeprefix("studies.") for k in published["key"] if str(k).startswith("studies.n_")
