@@ -56,6 +56,21 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def document_folder(folder: Path, qmd: str, bib: str) -> Path:
+    """A document folder as render_document sees it: ``paper.qmd`` and ``refs.bib`` from the
+    test, the project's filters, CSL, Typst partials, CSS and ``_quarto.yml`` (pointed at
+    ``refs.bib``). Returns ``folder``."""
+    manuscript = ROOT / "manuscript"
+    folder.mkdir(parents=True)
+    for sub in ("filters", "csl", "typst", "css"):
+        shutil.copytree(manuscript / sub, folder / sub)
+    quarto_yml = (manuscript / "_quarto.yml").read_text(encoding="utf-8")
+    (folder / "_quarto.yml").write_text(quarto_yml.replace("references.bib", "refs.bib"), encoding="utf-8")
+    (folder / "refs.bib").write_text(bib, encoding="utf-8")
+    (folder / "paper.qmd").write_text(qmd, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def built_results(tmp_path_factory) -> Path:
     """The results/ folder of a complete build: the project's own when it is complete and up

@@ -6,13 +6,13 @@ records the subset's temporary path."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
 
 import pypandoc
 import pytest
+from conftest import document_folder
 
 from metabuild.render import RenderError, registry_subset, render_document
 
@@ -123,14 +123,7 @@ BIB = """@article{one2001, author={One, A}, title={First}, journal={J}, year={20
 @pytest.fixture()
 def project(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1561939200")
-    doc = tmp_path / "doc"
-    doc.mkdir()
-    for sub in ("filters", "csl", "typst", "css"):
-        shutil.copytree(MANUSCRIPT / sub, doc / sub)
-    quarto_yml = (MANUSCRIPT / "_quarto.yml").read_text(encoding="utf-8")
-    (doc / "_quarto.yml").write_text(quarto_yml.replace("references.bib", "refs.bib"), encoding="utf-8")
-    (doc / "refs.bib").write_text(BIB, encoding="utf-8")
-    (doc / "paper.qmd").write_text(QMD, encoding="utf-8")
+    document_folder(tmp_path / "doc", QMD, BIB)
     (tmp_path / "results" / "tables").mkdir(parents=True)
     # a number only the included table cites
     (tmp_path / "results" / "tables" / "t.md").write_text("| k | I |\n|---|---|\n| [a.k]{.num} | [c.unused]{.num} |\n")

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import document_folder
 
 from metabuild.render import RenderError, render_document
 
@@ -86,14 +87,7 @@ TABLE = """| Trial | Patients |
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
     """tmp/doc/{paper.qmd,_quarto.yml,refs.bib,filters,csl,typst,css} + tmp/results/..."""
-    doc = tmp_path / "doc"
-    doc.mkdir()
-    for sub in ("filters", "csl", "typst", "css"):
-        shutil.copytree(MANUSCRIPT / sub, doc / sub)
-    quarto_yml = (MANUSCRIPT / "_quarto.yml").read_text(encoding="utf-8")
-    (doc / "_quarto.yml").write_text(quarto_yml.replace("references.bib", "refs.bib"), encoding="utf-8")
-    (doc / "refs.bib").write_text(BIB, encoding="utf-8")
-    (doc / "paper.qmd").write_text(QMD, encoding="utf-8")
+    document_folder(tmp_path / "doc", QMD, BIB)
     res = tmp_path / "results"
     (res / "figures").mkdir(parents=True)
     (res / "tables").mkdir()
