@@ -90,8 +90,10 @@ run <- function(j) {
          else suppressWarnings(ranktest(j$yi, j$vi, exact = j$exact))
     return(list(tau = num(r$tau), p = num(r$pval)))
   }
-  if (k == "regtest") {
-    r <- regtest(j$yi, j$vi, model = "lm")
+  if (k == "regtest") {   # Egger's test (model "lm"), or regtest's other variants when given
+    a <- list(model = if (is.null(j$model)) "lm" else j$model)
+    for (o in c("method", "test", "predictor")) if (!is.null(j[[o]])) a[[o]] <- j[[o]]
+    r <- do.call(regtest, c(list(j$yi, j$vi), a))
     return(list(t = num(r$zval), p = num(r$pval), df = num(r$dfs), slope = num(r$est)))
   }
   if (k == "leave1out") {   # optional method (default "DL"; "EE" for the fixed-effect rows)

@@ -27,7 +27,7 @@ Among the many exact solutions the fit prefers SDs close to a typical 0-10 pain 
 (for Amr: close to 0.6, i.e. the SE scale, at every time point, since the same extraction
 error is assumed to recur at every time point of that trial).
 
-Run:  python data/curation/reconstruct_pain.py        (about 30 s)
+Run:  python data/curation/reconstruct_pain.py        (about 2 minutes)
 """
 
 from __future__ import annotations
@@ -745,10 +745,13 @@ def aim_report(sols: list[dict], chosen: dict) -> list[str]:
             ]
         )
     n_all = sum(aim_miss(v)[0] == 0 for v in vals)
+    n_relax = sum(all(abs(v[k] - METAREG_AIMS[k][1]) <= AIM_TOL + 1e-12 for k in RELAX_AIMS) for v in vals)
     return [
         "## Aimed P values (meta-regressions, Egger's test) over the exact solutions of the primary block",
         "",
-        f"{len(sols)} grid data sets reproduce the 28 pooled values; {n_all} of them also give every aimed P.",
+        f"{len(sols)} data sets on the 2-decimal grid reproduce the 28 pooled values (the exact solutions: every "
+        "point of the script's grids, and the rounding of the relaxation when the grids meet fewer aims); "
+        f"{n_relax} of them also give {', '.join(RELAX_AIMS)}; {n_all} give every aimed P.",
         "",
         md_table(
             [
@@ -875,6 +878,108 @@ def pain_type_report(sols: list[dict], chosen: dict) -> list[str]:
     ]
 
 
+def _wls_moderator_z_p(y: np.ndarray, v: np.ndarray, x: np.ndarray, tau2: float) -> float:
+    """Two-sided z-test P of the slope of ``y ~ x`` weighted by ``1/(v + tau2)``, model-based
+    variance ``(X'WX)^-1`` (metafor ``rma(yi, vi, mods = ~ x, test = "z")``)."""
+    from scipy import stats as st
+
+    X = np.column_stack([np.ones(len(y)), x])
+    w = 1 / (v + tau2)
+    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+    b = cov @ (X.T @ (w * y))
+    return float(2 * st.norm.sf(abs(b[1]) / math.sqrt(cov[1, 1])))
+
+
+def egger_variants(y: np.ndarray, v: np.ndarray) -> dict[str, float]:
+    """P of Egger's test as the build computes it (Stata 13 ``metabias, egger``, the software the
+    Methods name) and as other software does, on the 6 trials of the primary analysis (Egger et al.
+    1997; metafor ``regtest``, Viechtbauer 2010). Each is a test of funnel-plot asymmetry a reader
+    could have run; the paper names none but Stata."""
+    from scipy import stats as st
+
+    from metabuild.stats.bias import egger_test
+    from metabuild.stats.metareg import meta_regression, reml_tau2
+
+    se = np.sqrt(v)
+    e = egger_test(y, v)
+    X = np.column_stack([np.ones(len(y)), se])
+    return {
+        "Stata metabias, egger: OLS of y/se on 1/se, t-test of the intercept (k - 2 df); the build": e.p,
+        "the same intercept against the normal distribution": float(2 * st.norm.sf(abs(e.bias / e.se_bias))),
+        "metafor regtest(model = 'rma'), its default: REML, z-test of the SE as moderator": _wls_moderator_z_p(
+            y, v, se, reml_tau2(y, v, X)
+        ),
+        "regtest, fixed effect (tau2 = 0), z-test": _wls_moderator_z_p(y, v, se, 0.0),
+        "Stata metareg of y on the SE: REML, Knapp-Hartung truncated at 1, t-test (metafor test = 'adhoc')": meta_regression(
+            y, v, se
+        ).moderator_p,
+        "regtest, variance instead of SE as moderator (REML, z)": _wls_moderator_z_p(
+            y, v, v, reml_tau2(y, v, np.column_stack([np.ones(len(y)), v]))
+        ),
+    }
+
+
+def egger_report(sols: list[dict], chosen: dict) -> list[str]:
+    """P of each Egger variant at the chosen data and its range over every exact solution of block 1."""
+
+    def yv(sol):
+        ids = sorted(sol)
+        return (
+            np.array([sol[i][0] for i in ids]),
+            np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids]),
+        )
+
+    got = egger_variants(*yv(chosen))
+    over = [egger_variants(*yv(s)) for s in sols]
+    lo_r, hi_r = egger_relaxation_range(chosen)
+    target = EGGER_AIM[1]
+    rows = []
+    for name, p in got.items():
+        lo, hi = min(o[name] for o in over), max(o[name] for o in over)
+        reach = "yes" if lo <= target + AIM_TOL and hi >= target - AIM_TOL else "no"
+        rows.append([name, fmt(p, 4), f"{lo:.4f}-{hi:.4f}", reach])
+    return [
+        f"## Egger's test: variants (printed P {target:.3f})".replace("0.", "."),
+        "",
+        "Each variant's P at the chosen data and its range over the "
+        f"{len(sols)} exact solutions of the primary block (whether that range reaches the printed value "
+        "within rounding):",
+        "",
+        md_table(["variant", "chosen data", "range over the exact solutions", "reaches .423"], rows),
+        "",
+        f"Continuous relaxation (MDs and variances free; SLSQP from the chosen data, a local search, not a proof): "
+        f"while every one of the 28 pooled values and the trials' directions hold, the build's Egger P moves "
+        f"only within {lo_r:.4f}-{hi_r:.4f}.",
+        "",
+    ]
+
+
+def egger_relaxation_range(sol: dict) -> tuple[float, float]:
+    """Smallest and largest build Egger P (Stata metabias) the continuous relaxation of block 1
+    reaches from ``sol`` while meeting the 28 values and the trials' directions (SLSQP; local)."""
+    from scipy.optimize import minimize
+
+    from metabuild.stats.bias import egger_test
+
+    ids = sorted(sol)
+    x0 = np.r_[
+        [sol[i][0] for i in ids], [math.log(sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i]) for i in ids]
+    ]
+    out = []
+    for sign in (1, -1):
+        with np.errstate(all="ignore"):
+            res = minimize(
+                lambda z, sign=sign: sign * egger_test(z[:6], np.exp(z[6:])).p,
+                x0,
+                method="SLSQP",
+                constraints=[{"type": "ineq", "fun": lambda z: _block1_constraints(z, ())}],
+                options={"maxiter": 500},
+            )
+        ok = np.min(_block1_constraints(res.x, ())) >= -1e-6
+        out.append(egger_test(res.x[:6], np.exp(res.x[6:])).p if ok else egger_test(x0[:6], np.exp(x0[6:])).p)
+    return min(out), max(out)
+
+
 def _block1_constraints(x: np.ndarray, aims: tuple[str, ...]) -> np.ndarray:
     """Margins (>= 0 when met, in rounding units) of block 1's published values, its trials'
     described direction/significance, and the aimed P values, at MDs x[:6] and log variances x[6:]."""
@@ -927,6 +1032,118 @@ def relax_center(sol: dict, aims: tuple[str, ...] = RELAX_AIMS) -> tuple[np.ndar
     return x, float(np.min(_block1_constraints(x, aims)))
 
 
+# Rounding of the relaxation, when neither grid meets every RELAX_AIMS value. The grids allow the
+# arms' SDs to differ by 0.01 at most, so a trial's variance takes few values near the relaxed one
+# (Amr, n 20 per arm and SD about 0.5: steps of 0.2-0.3%), too few to hold the meta-regression P
+# values, whose rounding windows are narrow, together with the 28 pooled values. Arm SDs that
+# differ more (as they do in most trials) give a fine lattice of variances. Depth first, trial by
+# trial (coarsest variance lattice first), each trial's MD takes its two neighbours on the
+# 2-decimal grid and its arm SDs every 2-decimal pair whose variance lies within ROUND_V_REL of the
+# relaxed variance (smallest difference between the arms first, then nearest); after each choice
+# the relaxation is solved again for the trials not yet fixed, and a branch is followed only while
+# every value is still met. The first complete data set is kept (deterministic: no random numbers).
+ROUND_ORDER = (3, 2, 4, 5, 1, 0)  # Amr, Eichenberger, Noppers, Mitchell, Schwartzman, Sigtermans
+ROUND_V_REL = 0.004
+ROUND_MAX_DELTA = 25  # hundredths: |control SD - ketamine SD| <= 0.25
+ROUND_CANDIDATES = 12  # arm-SD pairs tried per trial and MD
+
+
+def _relax_rest(x: np.ndarray, fixed: list[int], aims: tuple[str, ...]) -> tuple[np.ndarray, float]:
+    """The relaxation of block 1 (as ``relax_center``) with the coordinates ``fixed`` held at their
+    values in ``x`` (MDs x[:6], log variances x[6:]): (x, smallest margin in rounding units)."""
+    from scipy.optimize import minimize
+
+    free = [j for j in range(12) if j not in fixed]
+    if not free:
+        return x, float(np.min(_block1_constraints(x, aims)))
+
+    def full(z):
+        out = x.copy()
+        out[free] = z[:-1]
+        return out
+
+    with np.errstate(all="ignore"):
+        try:
+            res = minimize(
+                lambda z: -z[-1],
+                np.r_[x[free], 0.0],
+                method="SLSQP",
+                constraints=[{"type": "ineq", "fun": lambda z: _block1_constraints(full(z), aims) - z[-1]}],
+                bounds=[(a - 0.5, a + 0.5) for a in x[free]] + [(-50.0, 50.0)],
+                options={"maxiter": 200, "ftol": 1e-12},
+            )
+        except (ValueError, ZeroDivisionError, OverflowError):  # a step into a degenerate variance
+            return x, -np.inf
+        out = full(res.x)
+        m = float(np.min(_block1_constraints(out, aims)))
+    return out, m if np.isfinite(m) else -np.inf
+
+
+def _sd_pairs(i: int, v: float) -> list[tuple[int, int]]:
+    """(ketamine SD, control - ketamine SD) in hundredths whose variance is within ROUND_V_REL of v,
+    smallest arm difference first, then nearest, at most ROUND_CANDIDATES."""
+    s0 = math.sqrt(v / (1 / N1[i] + 1 / N2[i]))
+    found = []
+    for a in range(max(5, int(100 * s0) - 40), int(100 * s0) + 41):
+        for dl in range(-ROUND_MAX_DELTA, ROUND_MAX_DELTA + 1):
+            vv = (a / 100) ** 2 / N1[i] + ((a + dl) / 100) ** 2 / N2[i]
+            rel = abs(math.log(vv / v))
+            if rel < ROUND_V_REL:
+                found.append((abs(dl), rel, a, dl))
+    found.sort()
+    return [(a, dl) for _, _, a, dl in found[:ROUND_CANDIDATES]]
+
+
+def round_relaxation(x: np.ndarray, aims: tuple[str, ...] = RELAX_AIMS, max_solves: int = 3000) -> dict | None:
+    """Depth-first rounding of a relaxation point x to a data set on the 2-decimal grid that meets
+    block 1's 28 values, the trials' directions and ``aims``; None if no branch does (or after
+    ``max_solves`` re-solved relaxations). First the MDs (trial by trial in ROUND_ORDER, the nearer
+    grid neighbour first), then, at each complete set of MDs, the arm SDs (same order; pairs from
+    ``_sd_pairs``). Returns {series: (md, sd_ket, delta)} as ``propagate``."""
+    solves = [0]
+
+    def step(x2, fixed):
+        solves[0] += 1
+        if solves[0] > max_solves:
+            raise TimeoutError
+        return _relax_rest(x2, fixed, aims)
+
+    def round_sds(x, depth, chosen):
+        if depth == len(ROUND_ORDER):
+            return chosen
+        i = ROUND_ORDER[depth]
+        for a, dl in _sd_pairs(i, math.exp(x[6 + i])):
+            x2 = x.copy()
+            x2[6 + i] = math.log((a / 100) ** 2 / N1[i] + ((a + dl) / 100) ** 2 / N2[i])
+            # every MD is fixed here: only the variances of the trials not yet rounded move
+            x3, m = step(x2, list(range(6)) + [6 + j for j in ROUND_ORDER[: depth + 1]])
+            if m > 0:
+                got = round_sds(x3, depth + 1, chosen | {i: (round(float(x[i]), 2), a / 100, dl / 100)})
+                if got is not None:
+                    return got
+        return None
+
+    def round_mds(x, depth):
+        if depth == len(ROUND_ORDER):
+            return round_sds(x, 0, {})
+        i = ROUND_ORDER[depth]
+        lo = math.floor(round(100 * x[i], 6))
+        for k in sorted((lo, lo + 1), key=lambda k: abs(k - 100 * x[i])):
+            x2 = x.copy()
+            x2[i] = k / 100
+            x3, m = step(x2, list(ROUND_ORDER[: depth + 1]))  # every variance still moves
+            if m > 0:
+                got = round_mds(x3, depth + 1)
+                if got is not None:
+                    return got
+        return None
+
+    try:
+        return round_mds(x, 0)
+    except TimeoutError:
+        return None
+
+
 def aim_block1(sols, d, sd, members, analyses, lam):
     """Block 1's exact solutions, widened towards the aimed P values: if the best solution of the
     first grid misses any of RELAX_AIMS, a second grid (radius AIM_GRID) is searched around the
@@ -944,7 +1161,15 @@ def aim_block1(sols, d, sd, members, analyses, lam):
     sd2[:6] = np.sqrt(np.exp(x[6:]) / (1 / N1[:6] + 1 / N2[:6]))
     more = propagate(d2, sd2, members, analyses, lam, PROPAGATION_STEPS, *AIM_GRID)
     seen = {tuple(sorted(s.items())) for s in sols}
-    return sols + [s for s in more if tuple(sorted(s.items())) not in seen]
+    sols = sols + [s for s in more if tuple(sorted(s.items())) not in seen]
+    vals = aim_values(pick(sols, lam, aims=True))
+    if all(abs(vals[k] - METAREG_AIMS[k][1]) <= AIM_TOL + 1e-12 for k in RELAX_AIMS):
+        return sols
+    rounded = round_relaxation(x)
+    print(f"  rounding of the relaxation (arm SDs may differ): {'one data set' if rounded else 'none'}", flush=True)
+    if rounded is not None and tuple(sorted(rounded.items())) not in seen:
+        sols.append(rounded)
+    return sols
 
 
 def grid_search(d, sd, members, analyses, sd_min, lam, rng, iters=6000, allow_delta=True):
@@ -1065,7 +1290,10 @@ def pain_rows(d: np.ndarray, sd: np.ndarray, source_note: str) -> list[dict]:
                 "as if an SE had been extracted as an SD"
             )
         if DELTA[i]:
-            flag += "; arm SDs differ by 0.01 (equal SDs on the 2-decimal grid cannot reproduce every published value)"
+            flag += (
+                f"; arm SDs differ by {abs(DELTA[i]):.2f} (the search found no data set with equal arm SDs on the "
+                "2-decimal grid that reproduces every value it aims at)"
+            )
         n_note = (
             "; n 8 vs 5 inferred from totals (Results 108/103, Table 2 97/94; data/README.md)"
             if s.study == "eichenberger2008"
@@ -1114,122 +1342,6 @@ FIELDS = [
 
 
 # ---------------------------------------------------------------- proof over every 2-decimal data set
-PROOF_STAGES = [(0, 1), (3,), (2,), (4, 5)]  # as PROPAGATION_STEPS: CRPS, + Amr, + Eichenberger, + the rest
-PROOF_V_REL = (1e-2,)  # variance resolution (relative, log scale) of the cover
-# MD range (0-10 scale) searched per trial: the whole scale for Sigtermans, Schwartzman and Amr;
-# for Eichenberger, Noppers and Mitchell the hull of every exact solution of the script's grids and
-# of the relaxation centre (rounded), widened by 2 hundredths each way. The whole scale for these
-# three did not finish in the time available (the cover after Eichenberger holds 1,107 MD vectors
-# and 329,763 boxes for a +-0.30 range alone).
-PROOF_Y = [(-10.0, 10.0), (-10.0, 10.0), (-1.15, -1.01), (-10.0, 10.0), (-1.64, -1.44), (-1.38, -1.28)]
-PROOF_AIM_SETS = [
-    ("crps.metareg.p",),
-    ("adjunct.metareg.p",),
-    ("dose.metareg.p", "crps.metareg.p", "adjunct.metareg.p"),
-]
-PROOF_USE_DIRECTIONS = True  # each trial's described direction/significance (Results, Table 1) holds
-
-
-def prove_metareg(use_directions: bool = PROOF_USE_DIRECTIONS) -> list[str]:
-    """Branch and bound over every 2-decimal data set of the primary block in the region PROOF_Y
-    (metareg_bound.py): the grid MD vectors that can reproduce the 28 pooled values, then for each
-    set of aimed meta-regression P values whether any variances reproduce them together. Returns the
-    text of output/metareg_proof.md."""
-    import time
-
-    import metareg_bound as mb
-
-    members, analyses = BLOCKS[0]
-    an = {a: (ANALYSES[a][0], {st: (TARGETS[(a, st)], TOL[st]) for st in STATS}) for a in analyses}
-    sig = [SERIES[i].signif if use_directions else "" for i in members]
-    aims = {k: (np.isin(members, m).astype(float), t, AIM_TOL) for k, (m, t) in METAREG_AIMS.items()}
-    prob = mb.Problem(an, sig, aims)
-    n1, n2 = N1[members], N2[members]
-    # every 2-decimal data set on a 0-10 scale: an arm's SD is at most 5 sqrt(n/(n-1)) (half the
-    # values at 0, half at 10) and at least 0 with the other arm's at least 0.01 (a zero variance
-    # cannot be pooled)
-    vmin = 1e-4 / np.maximum(n1, n2)
-    vmax = 25 / (n1 - 1) + 25 / (n2 - 1)
-    log: list[str] = []
-
-    def say(msg: str) -> None:
-        print(msg, flush=True)
-        log.append(msg)
-
-    t0 = time.process_time()
-    K, Vl, Vh, _ = mb.cover_grid(prob, PROOF_Y, vmin, vmax, PROOF_STAGES, PROOF_V_REL, max_boxes=20_000_000, log=say)
-    print(f"cover: CPU {time.process_time() - t0:.0f} s", flush=True)
-    ys = sorted({tuple(int(x) for x in r) for r in K})
-    region = "; ".join(
-        f"{SERIES[i].study} {'every MD of the scale' if lo <= -10 else f'MD {lo:.2f} to {hi:.2f}'}"
-        for i, (lo, hi) in zip(members, PROOF_Y, strict=True)
-    )
-    lines = [
-        "# Meta-regression P values: proof over 2-decimal data sets",
-        "",
-        f"Generated by `{SCRIPT} --prove` with data/curation/metareg_bound.py (interval branch and bound).",
-        "",
-        "Scope: every SD pair of 2 decimals (either arm, equal or not) on the 0-10 scale; MDs: "
-        + region
-        + ("; each trial's described direction/significance assumed" if use_directions else ""),
-        "",
-        "## The argument",
-        "",
-        "The feasible set: data sets of the 6 trials of the primary analysis whose means and SDs have",
-        "2 decimals, on the 0-10 scale (SD at most 5 sqrt(n/(n-1))), that reproduce all 28 pooled values",
-        "of the primary block (estimate, CI bounds, I2 of the primary analysis and 6 subgroups) within",
-        "printed rounding"
-        + (", with each trial's described direction/significance (Results, Table 1)." if use_directions else "."),
-        "",
-        "The pooled values and the meta-regression P values depend on a data set only through each trial's",
-        "MD y_i (a multiple of 0.01) and variance v_i = sd_k^2/n_k + sd_c^2/n_c. The proof lets v_i be any",
-        "real number in its range - a superset of the 2-decimal SD pairs - and keeps y_i on the grid:",
-        "",
-        "1. Cover: a box of (y, v) is discarded only if an interval enclosure of one pooled value over the",
-        "   whole box lies outside its rounding interval (+1e-9 for floating point). Surviving boxes hold",
-        "   every feasible data set of the scope; their MD vectors are the only grid MDs that can reproduce",
-        "   the 28 values there.",
-        "2. Aims: on each surviving box the REML tau2 of each aimed meta-regression is an extra coordinate",
-        "   (kept only where the REML score can vanish, or tau2 = 0 with a score <= 0: every root the",
-        "   pipeline's solver can return), and a box is discarded when |t| of the moderator misses the",
-        "   range whose P prints as the published value. No box left = no data set of the scope gives",
-        "   those P values together with the 28 pooled values.",
-        "",
-        "The enclosures are checked against the pipeline's own functions at random points",
-        "(tests/test_curation_metareg_bound.py).",
-        "",
-        "## Step 1: the grid MD vectors that can reproduce the 28 pooled values",
-        "",
-        *[f"- {m}" for m in log],
-        "",
-        f"{len(K):,} boxes survive; {len(ys)} distinct MD vectors (hundredths; "
-        + ", ".join(SERIES[i].study for i in members)
-        + "), the first 40:",
-        "",
-        *[f"- {', '.join(str(x) for x in y)}" for y in ys[:40]],
-        "",
-        "## Step 2: the aimed P values over that cover",
-        "",
-    ]
-    rows = []
-    for names in PROOF_AIM_SETS:
-        t0 = time.process_time()
-        und, n2_eval = mb.prove_aims(prob, K, Vl, Vh, list(names), log=say)
-        dt = time.process_time() - t0
-        if len(und[0]) == 0:
-            verdict = "proven unreachable in the scope"
-        else:
-            ex = ", ".join(str(int(x)) for x in und[0][0])
-            verdict = f"{len(und[0])} undecided boxes, {len({tuple(r) for r in und[0]})} MD vectors (e.g. {ex})"
-        say(f"  {names}: {verdict} (CPU {dt:.0f} s)")
-        rows.append([", ".join(f"`{n}` {METAREG_AIMS[n][1]:.3f}" for n in names), f"{n2_eval:,}", f"{dt:.0f}", verdict])
-    lines += [
-        md_table(["printed P values, with the 28 pooled values", "boxes evaluated", "result"], rows),
-        "",
-    ]
-    return lines
-
-
 def main() -> None:
     membership_check()
     rng = np.random.default_rng(SEED)
@@ -1266,7 +1378,9 @@ def main() -> None:
                 best_sol = pick(sols, lam, aims=b == 0)
                 N_EXACT[analyses[0]] = len(sols)
                 if b == 0:
-                    AIM_REPORT[:] = aim_report(sols, best_sol) + pain_type_report(sols, best_sol)
+                    AIM_REPORT[:] = (
+                        aim_report(sols, best_sol) + pain_type_report(sols, best_sol) + egger_report(sols, best_sol)
+                    )
                 for i, (md, s_, dl) in best_sol.items():
                     d[i], sd[i], DELTA[i] = md, s_, dl
                 print(
@@ -1337,9 +1451,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if "--prove" in sys.argv[1:]:
-        OUT.mkdir(exist_ok=True)
-        (OUT / "metareg_proof.md").write_text("\n".join(prove_metareg()), encoding="utf-8")
-        print("wrote data/curation/output/metareg_proof.md")
-    else:
-        main()
+    main()
