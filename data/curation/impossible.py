@@ -162,25 +162,31 @@ def begg_p_values(k: int) -> dict[int, float]:
     return {s: (1.0 if s == 0 else float(2 * stats.norm.sf((s - 1) / sd))) for s in range(pairs % 2, pairs + 1, 2)}
 
 
+def residuals_pain_section(title: str) -> str | None:
+    """The section of output/residuals_pain.md whose heading starts with ``## title`` (None if the
+    file or the section is missing: reconstruct_pain.py writes them)."""
+    path = OUT / "residuals_pain.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if f"## {title}" not in text:
+        return None
+    return text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
 def aimed_p_rows() -> dict[str, list[str]]:
     """The 'Aimed P values' table of residuals_pain.md: {key: [printed, chosen, published - chosen,
     within rounding, range over the exact solutions, exact solutions within rounding]}."""
-    path = OUT / "residuals_pain.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if "## Aimed P values" not in text:
+    sec = residuals_pain_section("Aimed P values")
+    if sec is None:
         return {}
-    sec = text.split("## Aimed P values", 1)[1].split("\n## ", 1)[0]
     rows = [[c.strip() for c in r.strip("|").split("|")] for r in sec.splitlines() if r.startswith("| `")]
     return {r[0].strip("`"): r[1:] for r in rows}
 
 
 def egger_summary() -> str:
     """The Egger variants tried in reconstruct_pain.py (residuals_pain.md, 'Egger's test')."""
-    path = OUT / "residuals_pain.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if "## Egger's test" not in text:
+    sec = residuals_pain_section("Egger's test")
+    if sec is None:
         return "(residuals_pain.md has no 'Egger's test' section: run reconstruct_pain.py)"
-    sec = text.split("## Egger's test", 1)[1].split("\n## ", 1)[0]
     rows = [[c.strip() for c in r.strip("|").split("|")] for r in sec.splitlines() if r.startswith("| ")]
     rows = [r for r in rows if len(r) == 4 and r[0] != "variant" and not r[0].startswith("---")]
     build = next(r for r in rows if "the build" in r[0])
@@ -199,11 +205,9 @@ def egger_summary() -> str:
 
 def pain_type_summary() -> str:
     """The codings of pain type tried in reconstruct_pain.py (residuals_pain.md, 'Pain type')."""
-    path = OUT / "residuals_pain.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if "## Pain type" not in text:
+    sec = residuals_pain_section("Pain type")
+    if sec is None:
         return "(residuals_pain.md has no 'Pain type' section: run reconstruct_pain.py)"
-    sec = text.split("## Pain type", 1)[1].split("\n## ", 1)[0]
     rows = [r.split(" | ") for r in sec.splitlines() if r.startswith("| ") and not r.startswith("| coding")]
     rows = [r for r in rows if len(r) == 3 and not r[0].startswith("|---")]
     part = next((r for r in sec.splitlines() if r.startswith("Binary partitions")), "")
