@@ -215,7 +215,8 @@ def pain_type_summary() -> str:
     hit = [c for c, rg in ranges if float(rg.split("-")[0]) <= 0.7205 and float(rg.split("-")[1]) >= 0.7195]
     listed = "; ".join(f"{c} {rg}" for c, rg in ranges)
     verdict = f"reached by: {', '.join(hit)}" if hit else "no coding of Table 1's pain types tried reaches it"
-    return f"{verdict} (P range over every exact solution of the script's grids: {listed}). {part}"
+    relax = next((r for r in sec.splitlines() if r.startswith("Continuous relaxation")), "")
+    return f"{verdict} (P range over every exact solution of the script's grids: {listed}). {part} {relax}"
 
 
 def main() -> None:
