@@ -679,15 +679,30 @@ EGGER_AIM = ("bias.egger.p", 0.423)
 AIM_TOL = 0.0005  # printed to 3 decimals
 
 
+def solution_yv(sol: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Mean differences and their variances of a block-1 solution {series: (md, sd_ket, delta)}, in
+    series order (the control arm's SD is sd_ket + delta)."""
+    ids = sorted(sol)
+    y = np.array([sol[i][0] for i in ids], float)
+    v = np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids])
+    return y, v
+
+
+def meets(vals: dict[str, float], keys) -> bool:
+    """Every meta-regression P in ``keys`` within the printed rounding of its METAREG_AIMS target."""
+    return all(abs(vals[k] - METAREG_AIMS[k][1]) <= AIM_TOL + 1e-12 for k in keys)
+
+
 def aim_values(sol: dict) -> dict[str, float]:
     """The meta-regression and Egger P values of one block-1 solution {series: (md, sd, delta)}."""
     from metabuild.stats.bias import egger_test
     from metabuild.stats.metareg import meta_regression
 
-    ids = sorted(sol)
-    y = np.array([sol[i][0] for i in ids])
-    v = np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids])
-    out = {k: meta_regression(y, v, np.isin(ids, m).astype(float)).moderator_p for k, (m, _) in METAREG_AIMS.items()}
+    y, v = solution_yv(sol)
+    out = {
+        k: meta_regression(y, v, np.isin(sorted(sol), m).astype(float)).moderator_p
+        for k, (m, _) in METAREG_AIMS.items()
+    }
     out[EGGER_AIM[0]] = egger_test(y, v).p
     return out
 
@@ -746,7 +761,7 @@ def aim_report(sols: list[dict], chosen: dict) -> list[str]:
             ]
         )
     n_all = sum(aim_miss(v)[0] == 0 for v in vals)
-    n_relax = sum(all(abs(v[k] - METAREG_AIMS[k][1]) <= AIM_TOL + 1e-12 for k in RELAX_AIMS) for v in vals)
+    n_relax = sum(meets(v, RELAX_AIMS) for v in vals)
     return [
         "## Aimed P values (meta-regressions, Egger's test) over the exact solutions of the primary block",
         "",
@@ -831,14 +846,8 @@ def pain_type_report(sols: list[dict], chosen: dict) -> list[str]:
     solution of block 1; which binary partitions of the 6 trials can print .720 at all."""
     from metabuild.stats.metareg import meta_regression
 
-    def yv(sol):
-        ids = sorted(sol)
-        y = np.array([sol[i][0] for i in ids])
-        v = np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids])
-        return y, v
-
     def p_of(label, cols, sol):
-        y, v = yv(sol)
+        y, v = solution_yv(sol)
         if "joint" in label:
             return _joint_metareg_p(y, v, cols)
         return meta_regression(y, v, np.array(cols, float).T).p[1]
@@ -848,11 +857,11 @@ def pain_type_report(sols: list[dict], chosen: dict) -> list[str]:
     for label, cols in PAIN_TYPE_CODINGS:
         ps = [p_of(label, cols, s) for s in sols]
         rows.append([label, fmt(p_of(label, cols, chosen), 4), f"{min(ps):.4f}-{max(ps):.4f}"])
-    q = [_subgroup_q_p(*yv(s), [0, 1, 1, 1, 0, 0]) for s in sols]
+    q = [_subgroup_q_p(*solution_yv(s), [0, 1, 1, 1, 0, 0]) for s in sols]
     rows.append(
         [
             "published subgroups, between-subgroup Q test (chi2, 1 df) instead of a meta-regression",
-            fmt(_subgroup_q_p(*yv(chosen), [0, 1, 1, 1, 0, 0]), 4),
+            fmt(_subgroup_q_p(*solution_yv(chosen), [0, 1, 1, 1, 0, 0]), 4),
             f"{min(q):.4f}-{max(q):.4f}",
         ]
     )
@@ -862,7 +871,7 @@ def pain_type_report(sols: list[dict], chosen: dict) -> list[str]:
             if 0 not in part:
                 continue  # a partition and its complement give the same P
             x = np.isin(range(6), part).astype(float)
-            ps = [meta_regression(*yv(s), x).moderator_p for s in sols]
+            ps = [meta_regression(*solution_yv(s), x).moderator_p for s in sols]
             if min(ps) <= target + AIM_TOL and max(ps) >= target - AIM_TOL:
                 hits.append(" + ".join(SERIES[i].study for i in part) + f" vs the rest ({min(ps):.4f}-{max(ps):.4f})")
     built = np.isin(range(6), METAREG_AIMS["pain_type.metareg.p"][0]).astype(float)
@@ -878,10 +887,7 @@ def pain_type_report(sols: list[dict], chosen: dict) -> list[str]:
         "Binary partitions of the 6 trials (all 31) whose meta-regression P range over the exact solutions "
         "reaches .720 within rounding: " + ("; ".join(hits) if hits else "none") + ".",
         "",
-        f"Continuous relaxation (MDs and variances free, SDs at most {SD_MAX:g}; SLSQP from the chosen data and, "
-        f"for the largest P, from {RELAX_STARTS} random starts around it: a repeated local search, not a proof): "
-        "while every one of the 28 pooled values and the trials' directions hold, the build's pain-type P "
-        f"(the published subgroups) moves only within {lo_r:.4f}-{hi_r:.4f}.",
+        relaxation_sentence("the build's pain-type P (the published subgroups)", "largest", lo_r, hi_r),
         "",
     ]
 
@@ -929,18 +935,10 @@ def egger_variants(y: np.ndarray, v: np.ndarray) -> dict[str, float]:
 
 def egger_report(sols: list[dict], chosen: dict) -> list[str]:
     """P of each Egger variant at the chosen data and its range over every exact solution of block 1."""
-
-    def yv(sol):
-        ids = sorted(sol)
-        return (
-            np.array([sol[i][0] for i in ids]),
-            np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids]),
-        )
-
-    got = egger_variants(*yv(chosen))
-    over = [egger_variants(*yv(s)) for s in sols]
     from metabuild.stats.bias import egger_test
 
+    got = egger_variants(*solution_yv(chosen))
+    over = [egger_variants(*solution_yv(s)) for s in sols]
     lo_r, hi_r = relaxation_p_range(chosen, lambda y, v: egger_test(y, v).p, "min")
     target = EGGER_AIM[1]
     rows = []
@@ -957,16 +955,23 @@ def egger_report(sols: list[dict], chosen: dict) -> list[str]:
         "",
         md_table(["variant", "chosen data", "range over the exact solutions", "reaches .423"], rows),
         "",
-        f"Continuous relaxation (MDs and variances free, SDs at most {SD_MAX:g}; SLSQP from the chosen data and, "
-        f"for the smallest P, from {RELAX_STARTS} random starts around it: a repeated local search, not a proof): "
-        f"while every one of the 28 pooled values and the trials' directions hold, the build's Egger P moves "
-        f"only within {lo_r:.4f}-{hi_r:.4f}.",
+        relaxation_sentence("the build's Egger P", "smallest", lo_r, hi_r),
         "",
     ]
 
 
 RELAX_STARTS = 12  # random starts of the relaxation's search towards a printed P it misses
 SD_MAX = 5.0  # about the largest SD a score on 0-10 can have (half the range)
+
+
+def relaxation_sentence(what: str, toward: str, lo: float, hi: float) -> str:
+    """The residual report's line for a ``relaxation_p_range`` result (impossible.py quotes it)."""
+    return (
+        f"Continuous relaxation (MDs and variances free, SDs at most {SD_MAX:g}; SLSQP from the chosen data and, "
+        f"for the {toward} P, from {RELAX_STARTS} random starts around it: a repeated local search, not a proof): "
+        f"while every one of the 28 pooled values and the trials' directions hold, {what} moves only within "
+        f"{lo:.4f}-{hi:.4f}."
+    )
 
 
 def relaxation_p_range(sol: dict, p_of, toward: str, starts: int = RELAX_STARTS) -> tuple[float, float]:
@@ -977,10 +982,8 @@ def relaxation_p_range(sol: dict, p_of, toward: str, starts: int = RELAX_STARTS)
     Searches that end infeasible are ignored."""
     from scipy.optimize import minimize
 
-    ids = sorted(sol)
-    x0 = np.r_[
-        [sol[i][0] for i in ids], [math.log(sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i]) for i in ids]
-    ]
+    y0, v0 = solution_yv(sol)
+    x0 = np.r_[y0, np.log(v0)]
     log_vmax = np.log(SD_MAX**2 * (1 / N1[:6] + 1 / N2[:6]))
     constraints = [
         {"type": "ineq", "fun": lambda z: _block1_constraints(z, ())},
@@ -1049,9 +1052,7 @@ def relax_center(sol: dict, aims: tuple[str, ...] = RELAX_AIMS) -> tuple[np.ndar
     (SLSQP from a grid solution; deterministic). Returns (x, margin); margin < 0: not all met."""
     from scipy.optimize import minimize
 
-    ids = sorted(sol)
-    y = np.array([sol[i][0] for i in ids])
-    v = np.array([sol[i][1] ** 2 / N1[i] + (sol[i][1] + sol[i][2]) ** 2 / N2[i] for i in ids])
+    y, v = solution_yv(sol)
     z0 = np.r_[y, np.log(v), 0.0]
     res = minimize(
         lambda z: -z[-1],
@@ -1184,7 +1185,7 @@ def aim_block1(sols, d, sd, members, analyses, lam):
         return sols
     best = pick(sols, lam, aims=True)
     vals = aim_values(best)
-    if all(abs(vals[k] - METAREG_AIMS[k][1]) <= AIM_TOL + 1e-12 for k in RELAX_AIMS):
+    if meets(vals, RELAX_AIMS):
         return sols
     x, margin = relax_center(best)
     print(f"  relaxation: smallest margin {margin:.3f} (rounding units) with {', '.join(RELAX_AIMS)}", flush=True)
@@ -1195,7 +1196,7 @@ def aim_block1(sols, d, sd, members, analyses, lam):
     seen = {tuple(sorted(s.items())) for s in sols}
     sols = sols + [s for s in more if tuple(sorted(s.items())) not in seen]
     vals = aim_values(pick(sols, lam, aims=True))
-    if all(abs(vals[k] - METAREG_AIMS[k][1]) <= AIM_TOL + 1e-12 for k in RELAX_AIMS):
+    if meets(vals, RELAX_AIMS):
         return sols
     rounded = round_relaxation(x)
     print(f"  rounding of the relaxation (arm SDs may differ): {'one data set' if rounded else 'none'}", flush=True)
